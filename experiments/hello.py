@@ -1,0 +1,103 @@
+"""The classic "hello" LSTM demo, in jlstm.
+
+Part 1 is the Keras call `LSTM(units=2, return_state=True)` on three one-hot words:
+the last output equals the final hidden state. Part 2 trains an LSTM with Optax to
+spell "hello": from "hell" it predicts the next characters "ello".
+
+Run: python experiments/hello.py [--steps N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jlstm
+
+VOCAB = "helo"
+
+
+def one_hot(words: list[str]) -> jax.Array:
+    """`(batch, time, len(VOCAB))` one-hot encoding of equal-length words."""
+    ids = jnp.array([[VOCAB.index(ch) for ch in word] for word in words])
+    return jax.nn.one_hot(ids, len(VOCAB), dtype=jnp.float32)
+
+
+def keras_style_call(seed: int = 0) -> dict[str, jax.Array]:
+    """Part 1: outputs, hidden and cell states of a 2-unit LSTM on three words."""
+    x_data = one_hot(["hello", "eolll", "lleel"])
+    params = jlstm.init_lstm(jax.random.key(seed), input_size=len(VOCAB), hidden_size=2)
+    state, ys = jax.jit(jlstm.lstm)(params, x_data)
+    return {
+        "x_data": x_data,
+        "outputs": ys[:, -1],
+        "hidden_states": state.h,
+        "cell_states": state.c,
+    }
+
+
+def init_model(key: jax.Array, hidden_size: int) -> dict:
+    """An LSTM followed by a linear read-out to character logits."""
+    key_lstm, key_out = jax.random.split(key)
+    return {
+        "lstm": jlstm.init_lstm(key_lstm, len(VOCAB), hidden_size),
+        "readout": jax.nn.initializers.glorot_uniform()(key_out, (hidden_size, len(VOCAB))),
+    }
+
+
+def logits(model: dict, xs: jax.Array) -> jax.Array:
+    """`(batch, time, vocab)` next-character logits."""
+    _, hs = jlstm.lstm(model["lstm"], xs)
+    return hs @ model["readout"]
+
+
+def train(steps: int = 100, seed: int = 0, hidden_size: int = 8, log_every: int = 10) -> str:
+    """Part 2: learn "hell" -> "ello" with Adam; return the decoded prediction."""
+    xs = one_hot(["hell"])
+    targets = jnp.array([[VOCAB.index(ch) for ch in "ello"]])
+    model = init_model(jax.random.key(seed), hidden_size)
+    optimizer = optax.adam(0.05)
+    opt_state = optimizer.init(model)
+
+    def loss_fn(model: dict) -> jax.Array:
+        return optax.softmax_cross_entropy_with_integer_labels(logits(model, xs), targets).mean()
+
+    @jax.jit
+    def update(model: dict, opt_state: optax.OptState) -> tuple[dict, optax.OptState, jax.Array]:
+        loss, grads = jax.value_and_grad(loss_fn)(model)
+        updates, opt_state = optimizer.update(grads, opt_state)
+        return optax.apply_updates(model, updates), opt_state, loss
+
+    for step in range(1, steps + 1):
+        model, opt_state, loss = update(model, opt_state)
+        if step % log_every == 0 or step == 1:
+            print(f"step {step:4d}  loss {float(loss):.4f}")
+    prediction = jnp.argmax(logits(model, xs), axis=-1)[0]
+    return "".join(VOCAB[int(i)] for i in prediction)
+
+
+def main(steps: int = 100, seed: int = 0) -> str:
+    """Run both parts, print them, and return the decoded prediction of part 2."""
+    np.set_printoptions(precision=4, suppress=True)
+    print('Part 1: LSTM(units=2, return_state=True) on "hello", "eolll", "lleel"\n')
+    results = keras_style_call(seed)
+    for name, value in results.items():
+        print(f"{name} {value.shape}:\n{np.asarray(value)}\n")
+    same = bool(jnp.array_equal(results["outputs"], results["hidden_states"]))
+    print(f"outputs == hidden_states: {same}\n")
+    print('Part 2: learn to spell "hello" (input "hell", target "ello")\n')
+    prediction = train(steps=steps, seed=seed)
+    print(f'\nprediction for "hell": "{prediction}"')
+    return prediction
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100, help="training steps of part 2")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    args = parser.parse_args()
+    main(steps=args.steps, seed=args.seed)

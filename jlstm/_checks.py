@@ -1,0 +1,206 @@
+"""Trace-time validation of arrays and pytrees: shapes, dtypes and structure.
+
+Every check runs on static information (`.shape`, `.dtype`, pytree structure, Python
+numbers), so it raises while a function is being traced, before XLA sees anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jlstm._errors import LSTMTypeError, fail, float_dtype, shape_str
+from jlstm._params import LSTMParams, LSTMState
+
+
+def array(fn: str, arg: str, value: Any) -> None:
+    """Check that `value` is an array (anything with `.shape` and `.dtype`)."""
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        fail(fn, arg, "an array", type(value).__name__, kind=LSTMTypeError)
+
+
+def float_array(fn: str, arg: str, value: Any) -> None:
+    """Check that `value` is a real floating-point array (not int, bool or complex)."""
+    array(fn, arg, value)
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        fail(
+            fn,
+            arg,
+            "a real floating-point array",
+            f"dtype {value.dtype}",
+            "Cast it first, e.g. `x.astype(jnp.float32)`.",
+            kind=LSTMTypeError,
+        )
+
+
+def params(fn: str, value: Any) -> tuple[int, int, int]:
+    """Check an `LSTMParams` and return its `(input_size, hidden_size, out_size)`.
+
+    Shapes must agree with each other and every leaf must share one floating dtype.
+    """
+    if not isinstance(value, LSTMParams):
+        fail(
+            fn,
+            "params",
+            "an LSTMParams",
+            type(value).__name__,
+            "Create one with jlstm.init_lstm or jlstm.LSTMParams(weight_ih, weight_hh, bias).",
+            kind=LSTMTypeError,
+        )
+    for name in ("weight_ih", "weight_hh"):
+        float_array(fn, f"params.{name}", getattr(value, name))
+    gates = value.weight_ih.shape[0] if value.weight_ih.ndim == 2 else 0
+    if value.weight_ih.ndim != 2 or gates % 4 or gates == 0:
+        fail(
+            fn,
+            "params.weight_ih",
+            "of shape (4*hidden_size, input_size) with hidden_size > 0",
+            f"shape {shape_str(value.weight_ih.shape)}",
+        )
+    input_size, hidden_size, out_size = value.weight_ih.shape[1], gates // 4, gates // 4
+    if value.weight_hr is not None:
+        float_array(fn, "params.weight_hr", value.weight_hr)
+        out_size = value.weight_hr.shape[0] if value.weight_hr.ndim == 2 else 0
+        if not 0 < out_size < hidden_size or value.weight_hr.shape[1:] != (hidden_size,):
+            fail(
+                fn,
+                "params.weight_hr",
+                f"of shape (proj_size, {hidden_size}) with 0 < proj_size < {hidden_size}",
+                f"shape {shape_str(value.weight_hr.shape)}",
+            )
+    leaf_shape(fn, "params.weight_hh", value.weight_hh, (gates, out_size))
+    if value.bias is not None:
+        float_array(fn, "params.bias", value.bias)
+        leaf_shape(fn, "params.bias", value.bias, (gates,))
+    dtypes = sorted({str(leaf.dtype) for leaf in jax.tree_util.tree_leaves(value)})
+    if len(dtypes) > 1:
+        fail(fn, "params", "all of one dtype", dtypes, kind=LSTMTypeError)
+    return input_size, hidden_size, out_size
+
+
+def leaf_shape(fn: str, arg: str, leaf: Any, expected: tuple[int, ...]) -> None:
+    """Check that a parameter leaf has the shape implied by `params.weight_ih`."""
+    if tuple(leaf.shape) != expected:
+        fail(
+            fn,
+            arg,
+            f"of shape {shape_str(expected)}",
+            f"shape {shape_str(leaf.shape)}",
+            "params.weight_ih fixes hidden_size; the other weights must agree with it.",
+        )
+
+
+def compute_dtype(fn: str, dtype: Any) -> jnp.dtype | None:
+    """Check the optional compute `dtype=` option."""
+    return None if dtype is None else float_dtype(fn, "dtype", dtype)
+
+
+def inputs(
+    fn: str, arg: str, x: Any, layout: str, input_size: int, params_dtype: Any, dtype: Any
+) -> None:
+    """Check an input array: floating, rank, feature size, and dtype agreement with params.
+
+    `layout` spells the expected shape, e.g. "(*batch, time, input_size)"; its number of
+    named axes is the minimum rank.
+    """
+    float_array(fn, arg, x)
+    min_rank = layout.count(",") + 1 - layout.count("*")
+    expected = layout.replace("input_size", str(input_size))
+    if x.ndim < min_rank:
+        fail(fn, arg, f"of shape {expected}", f"shape {shape_str(x.shape)} (rank {x.ndim})")
+    if x.shape[-1] != input_size:
+        fail(
+            fn,
+            arg,
+            f"of shape {expected} (input_size from params.weight_ih)",
+            f"shape {shape_str(x.shape)}",
+        )
+    if dtype is None and x.dtype != params_dtype:
+        fail(
+            fn,
+            arg,
+            f"of the params' dtype {params_dtype} when no compute `dtype=` is given",
+            f"dtype {x.dtype}",
+            "Cast one of them, or pass dtype= to choose the compute dtype.",
+            kind=LSTMTypeError,
+        )
+
+
+def state(
+    fn: str,
+    value: Any,
+    batch_shape: tuple[int, ...],
+    hidden_size: int,
+    out_size: int,
+    dtype: Any,
+    hint: str | None = None,
+) -> None:
+    """Check an `LSTMState` against the batch shape, the layer sizes and the state dtype."""
+    if not isinstance(value, LSTMState):
+        fail(
+            fn,
+            "state",
+            "an LSTMState(h, c)",
+            type(value).__name__,
+            "Build it with jlstm.zero_state or jlstm.LSTMState(h=..., c=...).",
+            kind=LSTMTypeError,
+        )
+    for name, features in (("h", out_size), ("c", hidden_size)):
+        leaf = getattr(value, name)
+        float_array(fn, f"state.{name}", leaf)
+        expected = (*batch_shape, features)
+        if tuple(leaf.shape) != expected:
+            fail(
+                fn,
+                f"state.{name}",
+                f"of shape {shape_str(expected)}",
+                f"shape {shape_str(leaf.shape)}",
+                hint,
+            )
+        if leaf.dtype != dtype:
+            fail(
+                fn,
+                f"state.{name}",
+                f"of dtype {dtype} (the params' dtype)",
+                f"dtype {leaf.dtype}",
+                kind=LSTMTypeError,
+            )
+
+
+def lengths(fn: str, value: Any, batch_shape: tuple[int, ...], time: int) -> jax.Array:
+    """Check `lengths` and return it as an int32 array, clipped to [0, time] when traced.
+
+    Concrete lengths outside [0, time] raise; traced ones cannot, so they are clipped.
+    """
+    if isinstance(value, list | tuple):
+        value = np.asarray(value)
+    array(fn, "lengths", value)
+    if not jnp.issubdtype(value.dtype, jnp.integer):
+        fail(
+            fn,
+            "lengths",
+            "an integer array",
+            f"dtype {value.dtype}",
+            "Cast with lengths.astype(jnp.int32).",
+            kind=LSTMTypeError,
+        )
+    if tuple(value.shape) != batch_shape:
+        fail(
+            fn,
+            "lengths",
+            f"of shape {shape_str(batch_shape)} (the batch shape of the inputs)",
+            f"shape {shape_str(value.shape)}",
+        )
+    if not isinstance(value, jax.core.Tracer) and value.size:
+        low, high = int(np.min(value)), int(np.max(value))
+        if low < 0 or high > time:
+            fail(
+                fn,
+                "lengths",
+                f"in [0, {time}] (the number of time steps)",
+                f"values in [{low}, {high}]",
+            )
+    return jnp.clip(jnp.asarray(value, jnp.int32), 0, time)

@@ -1,0 +1,143 @@
+"""LSTM parameters and state as NamedTuples of arrays, and their initialisers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jlstm._errors import LSTMTypeError, fail, float_dtype, size
+
+__all__ = ["LSTMParams", "LSTMState", "init_lstm", "zero_state"]
+
+Initializer = Callable[[jax.Array, Sequence[int], Any], jax.Array]
+
+GLOROT_UNIFORM: Initializer = jax.nn.initializers.glorot_uniform()
+ORTHOGONAL: Initializer = jax.nn.initializers.orthogonal()
+
+
+class LSTMParams(NamedTuple):
+    """Weights of one LSTM layer; gate blocks are stacked in the order i, f, g, o.
+
+    Sizes are read from shapes, so the tuple holds arrays (or None) only.
+    """
+
+    weight_ih: jax.Array  # (4*hidden_size, input_size): rows [W_i; W_f; W_g; W_o] acting on x
+    weight_hh: jax.Array  # (4*hidden_size, out_size): acting on h; out_size = proj_size or hidden
+    bias: jax.Array | None  # (4*hidden_size,), or None for a layer without bias
+    weight_hr: jax.Array | None = None  # (proj_size, hidden_size) for LSTMP, else None
+
+
+class LSTMState(NamedTuple):
+    """Recurrent state of one LSTM layer: hidden output first, then cell."""
+
+    h: jax.Array  # (*batch, out_size): hidden state (the projection with proj_size)
+    c: jax.Array  # (*batch, hidden_size): cell state
+
+
+def init_lstm(
+    key: jax.Array,
+    input_size: int,
+    hidden_size: int,
+    *,
+    proj_size: int | None = None,
+    bias: bool = True,
+    forget_bias: float = 1.0,
+    dtype: Any = jnp.float32,
+    weight_ih_init: Initializer = GLOROT_UNIFORM,
+    weight_hh_init: Initializer = ORTHOGONAL,
+    weight_hr_init: Initializer = GLOROT_UNIFORM,
+    bias_init: Initializer = jax.nn.initializers.zeros,
+) -> LSTMParams:
+    """Initialise one LSTM layer with Keras' defaults.
+
+    `weight_ih` is Glorot-uniform, `weight_hh` orthogonal, `bias` zero except the forget
+    block, which is set to `forget_bias` (Jozefowicz et al., 2015). Each initialiser is a
+    `jax.nn.initializers`-style callable `(key, shape, dtype) -> array`.
+
+    Args:
+      key: a PRNG key.
+      input_size: features per input step.
+      hidden_size: size of the cell state `c` (and of `h` without projection).
+      proj_size: if given, `h` is projected to this size (LSTMP, Sak et al. 2014);
+        must satisfy `0 < proj_size < hidden_size`.
+      bias: whether the layer has a bias; without one `params.bias` is None.
+      forget_bias: value added to the forget-gate block of the bias after `bias_init`.
+      dtype: floating dtype of every parameter.
+      weight_ih_init: initialiser of `weight_ih`, shape `(4*hidden_size, input_size)`.
+      weight_hh_init: initialiser of `weight_hh`, shape `(4*hidden_size, out_size)`.
+      weight_hr_init: initialiser of `weight_hr`, shape `(proj_size, hidden_size)`.
+      bias_init: initialiser of `bias`, shape `(4*hidden_size,)`.
+
+    Returns:
+      An `LSTMParams`.
+
+    Example:
+      >>> import jax, jlstm
+      >>> params = jlstm.init_lstm(jax.random.key(0), input_size=4, hidden_size=2)
+      >>> params.weight_ih.shape, params.weight_hh.shape, params.bias
+      ((8, 4), (8, 2), Array([0., 0., 1., 1., 0., 0., 0., 0.], dtype=float32))
+    """
+    size("init_lstm", "input_size", input_size)
+    size("init_lstm", "hidden_size", hidden_size)
+    size("init_lstm", "proj_size", proj_size, allow_none=True)
+    if proj_size is not None and proj_size >= hidden_size:
+        fail("init_lstm", "proj_size", f"smaller than hidden_size={hidden_size}", proj_size)
+    dtype = float_dtype("init_lstm", "dtype", dtype)
+    out_size = hidden_size if proj_size is None else proj_size
+    key_ih, key_hh, key_hr, key_b = jax.random.split(key, 4)
+    # Draw in at least float32 (QR has no bfloat16 kernel), then cast.
+    init_dtype = jnp.promote_types(dtype, jnp.float32)
+
+    def draw(init: Initializer, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+        return jnp.asarray(init(key, shape, init_dtype), init_dtype)
+
+    weight_ih = draw(weight_ih_init, key_ih, (4 * hidden_size, input_size))
+    weight_hh = draw(weight_hh_init, key_hh, (4 * hidden_size, out_size))
+    weight_hr = None
+    if proj_size is not None:
+        weight_hr = draw(weight_hr_init, key_hr, (proj_size, hidden_size)).astype(dtype)
+    bias_value = None
+    if bias:
+        bias_value = draw(bias_init, key_b, (4 * hidden_size,))
+        bias_value = bias_value.at[hidden_size : 2 * hidden_size].add(forget_bias).astype(dtype)
+    return LSTMParams(weight_ih.astype(dtype), weight_hh.astype(dtype), bias_value, weight_hr)
+
+
+def zero_state(
+    params: LSTMParams, batch_shape: Sequence[int] = (), *, dtype: Any = None
+) -> LSTMState:
+    """An all-zero `LSTMState` for `params`, with the given leading batch dims.
+
+    Args:
+      params: the layer the state is for; fixes `hidden_size` and `out_size`.
+      batch_shape: leading batch dims, e.g. `()` for one sequence or `(batch,)`.
+      dtype: dtype of `h` and `c`; defaults to the dtype of the params.
+
+    Returns:
+      `LSTMState(h, c)` with `h` of shape `(*batch_shape, out_size)` and `c` of shape
+      `(*batch_shape, hidden_size)`.
+
+    Example:
+      >>> import jax, jlstm
+      >>> params = jlstm.init_lstm(jax.random.key(0), 4, 3, proj_size=2)
+      >>> state = jlstm.zero_state(params, (5,))
+      >>> state.h.shape, state.c.shape
+      ((5, 2), (5, 3))
+    """
+    if not isinstance(params, LSTMParams):
+        fail("zero_state", "params", "an LSTMParams", type(params).__name__, kind=LSTMTypeError)
+    batch_shape = tuple(batch_shape)
+    for dim in batch_shape:
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 0:
+            fail("zero_state", "batch_shape", "a tuple of non-negative ints", batch_shape)
+    dtype = float_dtype("zero_state", "dtype", params.weight_hh.dtype if dtype is None else dtype)
+    hidden_size = params.weight_hh.shape[0] // 4
+    out_size = params.weight_hh.shape[1]
+    return LSTMState(
+        h=jnp.zeros((*batch_shape, out_size), dtype),
+        c=jnp.zeros((*batch_shape, hidden_size), dtype),
+    )
