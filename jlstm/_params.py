@@ -11,7 +11,7 @@ import numpy as np
 
 from jlstm._errors import LSTMTypeError, fail, float_dtype, size
 
-__all__ = ["LSTMParams", "LSTMState", "init_lstm", "zero_state"]
+__all__ = ["Bidirectional", "LSTMParams", "LSTMState", "init_lstm", "zero_state"]
 
 Initializer = Callable[[jax.Array, Sequence[int], Any], jax.Array]
 
@@ -36,6 +36,17 @@ class LSTMState(NamedTuple):
 
     h: jax.Array  # (*batch, out_size): hidden state (the projection with proj_size)
     c: jax.Array  # (*batch, hidden_size): cell state
+
+
+class Bidirectional(NamedTuple):
+    """A bidirectional layer: two independent layers, one run forwards and one backwards.
+
+    The fields hold `LSTMParams` for the params of the layer, or `LSTMState` for its state.
+    A stack of layers is a tuple whose items are `LSTMParams` or `Bidirectional`.
+    """
+
+    forward: Any  # LSTMParams (or LSTMState) of the forward direction
+    backward: Any  # LSTMParams (or LSTMState) of the backward direction
 
 
 def init_lstm(
