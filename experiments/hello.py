@@ -82,11 +82,11 @@ def train(steps: int = 100, seed: int = 0, hidden_size: int = 8, log_every: int 
 
 def main(steps: int = 100, seed: int = 0) -> str:
     """Run both parts, print them, and return the decoded prediction of part 2."""
-    np.set_printoptions(precision=4, suppress=True)
     print('Part 1: LSTM(units=2, return_state=True) on "hello", "eolll", "lleel"\n')
     results = keras_style_call(seed)
-    for name, value in results.items():
-        print(f"{name} {value.shape}:\n{np.asarray(value)}\n")
+    with np.printoptions(precision=4, suppress=True):
+        for name, value in results.items():
+            print(f"{name} {value.shape}:\n{np.asarray(value)}\n")
     same = bool(jnp.array_equal(results["outputs"], results["hidden_states"]))
     print(f"outputs == hidden_states: {same}\n")
     print('Part 2: learn to spell "hello" (input "hell", target "ello")\n')

@@ -4,22 +4,38 @@ Parameters and state are NamedTuples of arrays; the cell and the sequence runner
 functions that compose with `jax.jit`, `jax.grad` and `jax.vmap`.
 """
 
+from jlstm._bidirectional import bidirectional
 from jlstm._cell import lstm_cell
 from jlstm._errors import LSTMError, LSTMTypeError, LSTMValueError
-from jlstm._params import Bidirectional, LSTMParams, LSTMState, init_lstm, zero_state
+from jlstm._params import (
+    Bidirectional,
+    LayerNorm,
+    LSTMParams,
+    LSTMState,
+    init_lstm,
+    init_stack,
+    zero_state,
+)
 from jlstm._sequence import lstm
+from jlstm._stack import stack
+from jlstm._variants import GateTrace
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Bidirectional",
+    "GateTrace",
     "LSTMError",
     "LSTMParams",
     "LSTMState",
     "LSTMTypeError",
     "LSTMValueError",
+    "LayerNorm",
+    "bidirectional",
     "init_lstm",
+    "init_stack",
     "lstm",
     "lstm_cell",
+    "stack",
     "zero_state",
 ]

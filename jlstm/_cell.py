@@ -2,61 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from jlstm import _checks as checks
+from jlstm import _variants as variants
 from jlstm._params import LSTMParams, LSTMState
+from jlstm._variants import GateTrace
+from jlstm._weights import CellWeights, bias_row, matmul, prepare
 
-__all__ = ["lstm_cell"]
-
-
-class CellWeights(NamedTuple):
-    """`LSTMParams` laid out for right-multiplication, in the compute dtype."""
-
-    weight_ih_t: jax.Array  # (input_size, 4*hidden_size)
-    weight_hh_t: jax.Array  # (out_size, 4*hidden_size)
-    bias: jax.Array | None  # (4*hidden_size,), kept in the params' dtype
-    weight_hr_t: jax.Array | None  # (hidden_size, proj_size)
-
-
-def prepare(params: LSTMParams, dtype: Any = None) -> CellWeights:
-    """Transpose the weights once (outside any loop) and cast them to the compute dtype."""
-
-    def cast(weight: jax.Array | None) -> jax.Array | None:
-        if weight is None:
-            return None
-        return weight.T if dtype is None else weight.T.astype(dtype)
-
-    return CellWeights(
-        cast(params.weight_ih), cast(params.weight_hh), params.bias, cast(params.weight_hr)
-    )
-
-
-def _matmul(x: jax.Array, weight: jax.Array, out_dtype: Any) -> jax.Array:
-    # With a compute dtype (e.g. bfloat16) the product accumulates in the state dtype.
-    return jnp.matmul(x.astype(weight.dtype), weight, preferred_element_type=out_dtype)
+__all__ = ["CellWeights", "lstm_cell", "prepare", "step"]
 
 
 def step(weights: CellWeights, state: LSTMState, x: jax.Array) -> tuple[LSTMState, jax.Array]:
     """The LSTM equations on prepared weights; `h` is returned in the state dtype."""
     dtype = state.c.dtype
-    z = _matmul(x, weights.weight_ih_t, dtype) + _matmul(state.h, weights.weight_hh_t, dtype)
+    z = matmul(x, weights.weight_ih_t, dtype) + matmul(state.h, weights.weight_hh_t, dtype)
     if weights.bias is not None:
-        z = z + weights.bias.reshape((1,) * (z.ndim - 1) + (-1,))  # explicit rank
+        z = z + bias_row(weights.bias, z)
     i, f, g, o = jnp.split(z, 4, axis=-1)
     c = jax.nn.sigmoid(f) * state.c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     if weights.weight_hr_t is not None:
-        h = _matmul(h, weights.weight_hr_t, dtype)
+        h = matmul(h, weights.weight_hr_t, dtype)
     return LSTMState(h, c), h
 
 
 def lstm_cell(
-    params: LSTMParams, state: LSTMState, x: jax.Array, *, dtype: Any = None
-) -> tuple[LSTMState, jax.Array]:
+    params: LSTMParams,
+    state: LSTMState,
+    x: jax.Array,
+    *,
+    dtype: Any = None,
+    return_gates: bool = False,
+) -> tuple[LSTMState, jax.Array | GateTrace]:
     r"""One LSTM step (Hochreiter & Schmidhuber 1997, with a forget gate, Gers et al. 2000).
 
     .. math::
@@ -65,7 +46,9 @@ def lstm_cell(
         c' &= \sigma(f) \odot c + \sigma(i) \odot \tanh(g) \\
         h' &= \sigma(o) \odot \tanh(c') \quad (\text{with projection: } h' = W_{hr} h')
 
-    The signature `(state, x) -> (state, h)` is that of a `jax.lax.scan` body.
+    The signature `(state, x) -> (state, h)` is that of a `jax.lax.scan` body. Params made
+    with `jlstm.init_lstm(..., peephole=True, layer_norm=True, cifg=True)` (any of them)
+    run the corresponding variant of these equations.
 
     Args:
       params: an `LSTMParams`.
@@ -74,9 +57,12 @@ def lstm_cell(
       x: input of shape `(*batch, input_size)`.
       dtype: compute dtype of the matrix products (e.g. `jnp.bfloat16`); the cell state
         keeps the params' dtype. Without it, `x` must have the params' dtype.
+      return_gates: return a `GateTrace` of this step (`h`, `c` and the gate activations
+        `i, f, g, o`, each `(*batch, size)`) instead of `h`.
 
     Returns:
-      `(new_state, h)`, `h` of shape `(*batch, out_size)` (in `dtype` if given).
+      `(new_state, h)`, `h` of shape `(*batch, out_size)` (in `dtype` if given); or
+      `(new_state, GateTrace)` with `return_gates=True`.
 
     Example:
       >>> import jax, jax.numpy as jnp, jlstm
@@ -91,5 +77,10 @@ def lstm_cell(
     params_dtype = params.weight_ih.dtype
     checks.inputs("lstm_cell", "x", x, "(*batch, input_size)", input_size, params_dtype, dtype)
     checks.state("lstm_cell", state, x.shape[:-1], hidden_size, out_size, params_dtype)
-    state, h = step(prepare(params, dtype), state, x)
-    return state, h if dtype is None else h.astype(dtype)
+    checks.flag("lstm_cell", "return_gates", return_gates)
+    if not return_gates and not variants.has_variants(params):
+        state, h = step(prepare(params, dtype), state, x)
+        return state, h if dtype is None else h.astype(dtype)
+    state, trace = variants.step(variants.prepare_variants(params, dtype), state, x)
+    h = trace.h if dtype is None else trace.h.astype(dtype)
+    return state, trace._replace(h=h) if return_gates else h

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jlstm._errors import LSTMTypeError, fail, float_dtype, shape_str
-from jlstm._params import LSTMParams, LSTMState
+from jlstm._params import LayerNorm, LSTMParams, LSTMState, gate_blocks
 
 
 def array(fn: str, arg: str, value: Any) -> None:
@@ -52,15 +52,16 @@ def params(fn: str, value: Any) -> tuple[int, int, int]:
         )
     for name in ("weight_ih", "weight_hh"):
         float_array(fn, f"params.{name}", getattr(value, name))
+    blocks = gate_blocks(value)
     gates = value.weight_ih.shape[0] if value.weight_ih.ndim == 2 else 0
-    if value.weight_ih.ndim != 2 or gates % 4 or gates == 0:
+    if value.weight_ih.ndim != 2 or gates % blocks or gates == 0:
         fail(
             fn,
             "params.weight_ih",
-            "of shape (4*hidden_size, input_size) with hidden_size > 0",
+            "of shape (4*hidden_size, input_size) with hidden_size > 0 (3*hidden_size for CIFG)",
             f"shape {shape_str(value.weight_ih.shape)}",
         )
-    input_size, hidden_size, out_size = value.weight_ih.shape[1], gates // 4, gates // 4
+    input_size, hidden_size, out_size = value.weight_ih.shape[1], gates // blocks, gates // blocks
     if value.weight_hr is not None:
         float_array(fn, "params.weight_hr", value.weight_hr)
         out_size = value.weight_hr.shape[0] if value.weight_hr.ndim == 2 else 0
@@ -75,10 +76,35 @@ def params(fn: str, value: Any) -> tuple[int, int, int]:
     if value.bias is not None:
         float_array(fn, "params.bias", value.bias)
         leaf_shape(fn, "params.bias", value.bias, (gates,))
+    variant_params(fn, value, blocks, hidden_size)
     dtypes = sorted({str(leaf.dtype) for leaf in jax.tree_util.tree_leaves(value)})
     if len(dtypes) > 1:
         fail(fn, "params", "all of one dtype", dtypes, kind=LSTMTypeError)
     return input_size, hidden_size, out_size
+
+
+def variant_params(fn: str, value: LSTMParams, blocks: int, hidden_size: int) -> None:
+    """Check the optional peephole and layer-norm parts of an `LSTMParams` against its sizes."""
+    if value.weight_peephole is not None:
+        float_array(fn, "params.weight_peephole", value.weight_peephole)
+        expected = (blocks - 1, hidden_size)  # one row per sigmoid gate
+        leaf_shape(fn, "params.weight_peephole", value.weight_peephole, expected)
+    norm = value.layer_norm
+    if norm is None:
+        return
+    if not isinstance(norm, LayerNorm):
+        fail(
+            fn,
+            "params.layer_norm",
+            "a jlstm.LayerNorm or None",
+            type(norm).__name__,
+            "Create one with jlstm.init_lstm(..., layer_norm=True).",
+            kind=LSTMTypeError,
+        )
+    sizes = (blocks * hidden_size,) * 2 + (hidden_size,) * 2
+    for name, features in zip(LayerNorm._fields, sizes, strict=True):
+        float_array(fn, f"params.layer_norm.{name}", getattr(norm, name))
+        leaf_shape(fn, f"params.layer_norm.{name}", getattr(norm, name), (features,))
 
 
 def leaf_shape(fn: str, arg: str, leaf: Any, expected: tuple[int, ...]) -> None:
@@ -195,7 +221,8 @@ def lengths(fn: str, value: Any, batch_shape: tuple[int, ...], time: int) -> jax
             f"shape {shape_str(value.shape)}",
         )
     if not isinstance(value, jax.core.Tracer) and value.size:
-        low, high = int(np.min(value)), int(np.max(value))
+        concrete = np.asarray(value)
+        low, high = int(concrete.min()), int(concrete.max())
         if low < 0 or high > time:
             fail(
                 fn,
@@ -204,3 +231,60 @@ def lengths(fn: str, value: Any, batch_shape: tuple[int, ...], time: int) -> jax
                 f"values in [{low}, {high}]",
             )
     return jnp.clip(jnp.asarray(value, jnp.int32), 0, time)
+
+
+def rate(fn: str, arg: str, value: Any) -> float:
+    """Check a dropout or zoneout rate: a Python number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        fail(
+            fn,
+            arg,
+            "a Python float in [0, 1)",
+            repr(value),
+            "The rate decides the traced program, so it cannot be a traced array.",
+            kind=LSTMTypeError,
+        )
+    if not 0 <= value < 1:
+        fail(fn, arg, "in [0, 1)", value)
+    return float(value)
+
+
+def prng_key(fn: str, value: Any) -> None:
+    """Check a single PRNG key: `jax.random.key(...)` or a raw uint32 `jax.random.PRNGKey`."""
+    array(fn, "key", value)
+    typed = jnp.issubdtype(value.dtype, jax.dtypes.prng_key)
+    raw = value.dtype == jnp.uint32 and value.ndim == 1
+    if not (value.shape == () if typed else raw):
+        fail(
+            fn,
+            "key",
+            "one PRNG key such as jax.random.key(0)",
+            f"dtype {value.dtype} and shape {shape_str(value.shape)}",
+            "For one key per sequence, jax.vmap the call over split keys.",
+            kind=LSTMTypeError,
+        )
+
+
+def step_flags(fn: str, arg: str, value: Any, shape: tuple[int, ...], layout: str) -> jax.Array:
+    """Check a per-step boolean array such as `mask` or `resets`, of `shape` spelt `layout`."""
+    if isinstance(value, list | tuple):
+        value = np.asarray(value)
+    array(fn, arg, value)
+    if value.dtype != jnp.bool_:
+        fail(
+            fn,
+            arg,
+            "a boolean array",
+            f"dtype {value.dtype}",
+            f"Cast with {arg}.astype(bool).",
+            kind=LSTMTypeError,
+        )
+    if tuple(value.shape) != shape:
+        fail(fn, arg, f"of shape {layout} = {shape_str(shape)}", f"shape {shape_str(value.shape)}")
+    return jnp.asarray(value)
+
+
+def flag(fn: str, arg: str, value: Any) -> None:
+    """Check a Python bool option (it selects the traced program, so it cannot be traced)."""
+    if not isinstance(value, bool | np.bool_):
+        fail(fn, arg, "a Python bool", repr(value), kind=LSTMTypeError)

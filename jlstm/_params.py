@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -11,12 +12,46 @@ import numpy as np
 
 from jlstm._errors import LSTMTypeError, fail, float_dtype, size
 
-__all__ = ["Bidirectional", "LSTMParams", "LSTMState", "init_lstm", "zero_state"]
+__all__ = [
+    "Bidirectional",
+    "LSTMParams",
+    "LSTMState",
+    "LayerNorm",
+    "init_lstm",
+    "init_stack",
+    "zero_state",
+]
 
 Initializer = Callable[[jax.Array, Sequence[int], Any], jax.Array]
 
 GLOROT_UNIFORM: Initializer = jax.nn.initializers.glorot_uniform()
 ORTHOGONAL: Initializer = jax.nn.initializers.orthogonal()
+
+
+class LayerNorm(NamedTuple):
+    r"""Gains and offset of a layer-normalised LSTM (Ba et al. 2016, "Layer Normalization").
+
+    .. math::
+
+        z &= \mathrm{LN}(W_{ih} x; \alpha_{ih}) + \mathrm{LN}(W_{hh} h; \alpha_{hh}) + b \\
+        h' &= \sigma(o) \odot \tanh(\mathrm{LN}(c'; \alpha_c, \beta_c)), \quad
+        \mathrm{LN}(a; \alpha, \beta) = \alpha \odot (a - \mu_a) / \sqrt{\sigma_a^2 + 10^{-5}}
+        + \beta
+
+    with mean and variance taken over all gate pre-activations of one step (all of `c'`).
+    The paper's offsets of the two gate terms add up with `bias`, so `bias` holds their sum.
+
+    Example:
+      >>> import jax, jlstm
+      >>> params = jlstm.init_lstm(jax.random.key(0), 3, 2, layer_norm=True)
+      >>> params.layer_norm.scale_ih.shape, params.layer_norm.offset_c
+      ((8,), Array([0., 0.], dtype=float32))
+    """
+
+    scale_ih: jax.Array  # (4*hidden_size,): gain alpha of LN(W_ih x)
+    scale_hh: jax.Array  # (4*hidden_size,): gain alpha of LN(W_hh h)
+    scale_c: jax.Array  # (hidden_size,): gain of LN(c') before the output tanh
+    offset_c: jax.Array  # (hidden_size,): offset beta of LN(c')
 
 
 class LSTMParams(NamedTuple):
@@ -29,6 +64,22 @@ class LSTMParams(NamedTuple):
     weight_hh: jax.Array  # (4*hidden_size, out_size): acting on h; out_size = proj_size or hidden
     bias: jax.Array | None  # (4*hidden_size,), or None for a layer without bias
     weight_hr: jax.Array | None = None  # (proj_size, hidden_size) for LSTMP, else None
+    # Variants (see init_lstm); a CIFG layer has 3 gate blocks [f; g; o] instead of 4.
+    weight_peephole: jax.Array | None = None  # (3, hidden_size): p_i, p_f, p_o; CIFG p_f, p_o
+    layer_norm: LayerNorm | None = None  # gains/offset of the layer-normalised LSTM
+
+
+def gate_blocks(params: LSTMParams) -> int:
+    """The number of gate blocks: 4 `[i; f; g; o]`, or 3 `[f; g; o]` for a CIFG layer.
+
+    Read from shapes: `hidden_size` is the width of `weight_hr` (with a projection) or of
+    `weight_hh`, and a CIFG layer's `weight_ih` has `3*hidden_size` rows.
+    """
+    width = params.weight_hh if params.weight_hr is None else params.weight_hr
+    # getattr: this also runs on unchecked params, inside the checks themselves.
+    rows = params.weight_ih.shape[0] if getattr(params.weight_ih, "ndim", 0) == 2 else 0
+    hidden_size = width.shape[-1] if getattr(width, "ndim", 0) == 2 else 0
+    return 3 if hidden_size and rows == 3 * hidden_size else 4
 
 
 class LSTMState(NamedTuple):
@@ -57,6 +108,9 @@ def init_lstm(
     proj_size: int | None = None,
     bias: bool = True,
     forget_bias: float = 1.0,
+    peephole: bool = False,
+    layer_norm: bool = False,
+    cifg: bool = False,
     dtype: Any = jnp.float32,
     weight_ih_init: Initializer = GLOROT_UNIFORM,
     weight_hh_init: Initializer = ORTHOGONAL,
@@ -77,6 +131,14 @@ def init_lstm(
         must satisfy `0 < proj_size < hidden_size`.
       bias: whether the layer has a bias; without one `params.bias` is None.
       forget_bias: value added to the forget-gate block of the bias after `bias_init`.
+      peephole: add `weight_peephole`, peephole connections from the cell to the gates
+        (Gers & Schmidhuber 2000, "Recurrent nets that time and count"): i and f see `c`,
+        o sees `c'`. They start at zero, so the layer starts as a plain LSTM.
+      layer_norm: add `layer_norm`, gains (ones) and offset (zeros) of a layer-normalised
+        LSTM (Ba et al. 2016, "Layer Normalization"); see `jlstm.LayerNorm`.
+      cifg: couple the input gate to the forget gate, `i = 1 - f` (CIFG, Greff et al. 2017,
+        "LSTM: A Search Space Odyssey"). The input-gate block is left out: `weight_ih`,
+        `weight_hh` and `bias` hold 3 blocks `[f; g; o]`, `weight_peephole` 2 rows.
       dtype: floating dtype of every parameter.
       weight_ih_init: initialiser of `weight_ih`, shape `(4*hidden_size, input_size)`.
       weight_hh_init: initialiser of `weight_hh`, shape `(4*hidden_size, out_size)`.
@@ -91,6 +153,9 @@ def init_lstm(
       >>> params = jlstm.init_lstm(jax.random.key(0), input_size=4, hidden_size=2)
       >>> params.weight_ih.shape, params.weight_hh.shape, params.bias
       ((8, 4), (8, 2), Array([0., 0., 1., 1., 0., 0., 0., 0.], dtype=float32))
+      >>> variant = jlstm.init_lstm(jax.random.key(0), 4, 2, peephole=True, cifg=True)
+      >>> variant.weight_ih.shape, variant.weight_peephole.shape
+      ((6, 4), (2, 2))
     """
     size("init_lstm", "input_size", input_size)
     size("init_lstm", "hidden_size", hidden_size)
@@ -106,16 +171,28 @@ def init_lstm(
     def draw(init: Initializer, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
         return jnp.asarray(init(key, shape, init_dtype), init_dtype)
 
-    weight_ih = draw(weight_ih_init, key_ih, (4 * hidden_size, input_size))
-    weight_hh = draw(weight_hh_init, key_hh, (4 * hidden_size, out_size))
+    gates = 3 if cifg else 4  # a CIFG layer has no input-gate block
+    weight_ih = draw(weight_ih_init, key_ih, (gates * hidden_size, input_size))
+    weight_hh = draw(weight_hh_init, key_hh, (gates * hidden_size, out_size))
     weight_hr = None
     if proj_size is not None:
         weight_hr = draw(weight_hr_init, key_hr, (proj_size, hidden_size)).astype(dtype)
     bias_value = None
     if bias:
-        bias_value = draw(bias_init, key_b, (4 * hidden_size,))
-        bias_value = bias_value.at[hidden_size : 2 * hidden_size].add(forget_bias).astype(dtype)
-    return LSTMParams(weight_ih.astype(dtype), weight_hh.astype(dtype), bias_value, weight_hr)
+        bias_value = draw(bias_init, key_b, (gates * hidden_size,))
+        forget = (gates - 3) * hidden_size  # the forget block of [i; f; g; o] or [f; g; o]
+        bias_value = bias_value.at[forget : forget + hidden_size].add(forget_bias).astype(dtype)
+    weight_peephole = jnp.zeros((gates - 1, hidden_size), dtype) if peephole else None
+    norm = None
+    if layer_norm:
+        norm = LayerNorm(
+            scale_ih=jnp.ones(gates * hidden_size, dtype),
+            scale_hh=jnp.ones(gates * hidden_size, dtype),
+            scale_c=jnp.ones(hidden_size, dtype),
+            offset_c=jnp.zeros(hidden_size, dtype),
+        )
+    weights = weight_ih.astype(dtype), weight_hh.astype(dtype), bias_value, weight_hr
+    return LSTMParams(*weights, weight_peephole, norm)
 
 
 def zero_state(
@@ -146,9 +223,104 @@ def zero_state(
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 0:
             fail("zero_state", "batch_shape", "a tuple of non-negative ints", batch_shape)
     dtype = float_dtype("zero_state", "dtype", params.weight_hh.dtype if dtype is None else dtype)
-    hidden_size = params.weight_hh.shape[0] // 4
+    hidden_size = params.weight_hh.shape[0] // gate_blocks(params)
     out_size = params.weight_hh.shape[1]
     return LSTMState(
         h=jnp.zeros((*batch_shape, out_size), dtype),
         c=jnp.zeros((*batch_shape, hidden_size), dtype),
     )
+
+
+def _per_layer(arg: str, value: Any, num_layers: int, *, allow_none: bool) -> list[Any]:
+    """One size per layer: a sequence must have `num_layers` items, a single value repeats."""
+    if not isinstance(value, Sequence):
+        size("init_stack", arg, value, allow_none=allow_none)
+        return [value] * num_layers
+    if len(value) != num_layers:
+        expected = f"one size per layer (num_layers={num_layers}), or a single size"
+        fail("init_stack", arg, expected, f"{len(value)} sizes {list(value)}")
+    for k, item in enumerate(value):
+        size("init_stack", f"{arg}[{k}]", item, allow_none=allow_none)
+    return list(value)
+
+
+def init_stack(
+    key: jax.Array,
+    input_size: int,
+    hidden_size: int | Sequence[int],
+    *,
+    num_layers: int | None = None,
+    bidirectional: bool = False,
+    proj_size: int | Sequence[int | None] | None = None,
+    bias: bool = True,
+    forget_bias: float = 1.0,
+    dtype: Any = jnp.float32,
+    **layer_options: Any,
+) -> tuple[LSTMParams | Bidirectional, ...]:
+    """Initialise a stack of LSTM layers, laid out like `torch.nn.LSTM`.
+
+    Layer 0 reads `input_size` features; layer k > 0 reads the outputs of layer k - 1:
+    `proj_size or hidden_size` features, twice that when bidirectional (the two
+    directions concatenated). Each layer is drawn by `jlstm.init_lstm` from its own key.
+
+    Args:
+      key: a PRNG key.
+      input_size: features per input step of the first layer.
+      hidden_size: cell size of every layer, or a sequence with one size per layer.
+      num_layers: number of layers; defaults to the length of `hidden_size` (or of
+        `proj_size`) when that is a sequence, else 1.
+      bidirectional: whether each layer is a `Bidirectional` pair of layers.
+      proj_size: output projection size (LSTMP) of every layer, or a sequence with one
+        size (or None) per layer; must be smaller than the layer's `hidden_size`.
+      bias: whether the layers have a bias.
+      forget_bias: value added to the forget-gate block of each bias.
+      dtype: floating dtype of every parameter.
+      **layer_options: further options of `jlstm.init_lstm` for every layer, such as its
+        initialisers (`weight_ih_init`, ...) or its variants (`peephole`, `layer_norm`, `cifg`).
+
+    Returns:
+      A tuple of `num_layers` layers: `LSTMParams`, or `Bidirectional(forward, backward)`
+      of `LSTMParams` when `bidirectional`. Run it with `jlstm.stack`.
+
+    Example:
+      >>> import jax, jlstm
+      >>> params = jlstm.init_stack(jax.random.key(0), 3, 8, num_layers=2, bidirectional=True)
+      >>> [layer.forward.weight_ih.shape for layer in params]
+      [(32, 3), (32, 16)]
+      >>> params = jlstm.init_stack(jax.random.key(0), 3, [8, 6], proj_size=[4, None])
+      >>> [layer.weight_ih.shape for layer in params], params[0].weight_hr.shape
+      ([(32, 3), (24, 4)], (4, 8))
+    """
+    size("init_stack", "input_size", input_size)
+    if not isinstance(bidirectional, bool | np.bool_):
+        fail("init_stack", "bidirectional", "a bool", repr(bidirectional), kind=LSTMTypeError)
+    if num_layers is None:
+        sequences = [value for value in (hidden_size, proj_size) if isinstance(value, Sequence)]
+        num_layers = len(sequences[0]) if sequences else 1
+    size("init_stack", "num_layers", num_layers)
+    hidden_sizes = _per_layer("hidden_size", hidden_size, num_layers, allow_none=False)
+    proj_sizes = _per_layer("proj_size", proj_size, num_layers, allow_none=True)
+    for k, (hidden, proj) in enumerate(zip(hidden_sizes, proj_sizes, strict=True)):
+        if proj is not None and proj >= hidden:
+            actual = f"{proj} with hidden_size={hidden} in layer {k}"
+            fail("init_stack", "proj_size", "smaller than the layer's hidden_size", actual)
+    layer_keys = jax.random.split(key, num_layers)
+    layers: list[LSTMParams | Bidirectional] = []
+    for k, (hidden, proj) in enumerate(zip(hidden_sizes, proj_sizes, strict=True)):
+        init = functools.partial(
+            init_lstm,
+            input_size=input_size,
+            hidden_size=hidden,
+            proj_size=proj,
+            bias=bias,
+            forget_bias=forget_bias,
+            dtype=dtype,
+            **layer_options,
+        )
+        if bidirectional:
+            forward_key, backward_key = jax.random.split(layer_keys[k])
+            layers.append(Bidirectional(init(forward_key), init(backward_key)))
+        else:
+            layers.append(init(layer_keys[k]))
+        input_size = (hidden if proj is None else proj) * (2 if bidirectional else 1)
+    return tuple(layers)

@@ -1,0 +1,119 @@
+"""`jlstm.convert` against Flax linen and NNX LSTM cells: round trips and outputs.
+
+Run with `-s` to see the largest errors observed.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jlstm
+from jlstm import convert
+
+nn = pytest.importorskip("flax.linen")
+nnx = pytest.importorskip("flax.nnx")
+
+FLAX = 1e-5  # abs tolerance of float32 outputs against Flax
+BATCH, TIME, INPUT, HIDDEN = 3, 5, 4, 6
+
+
+def check(name, actual, desired, tol):
+    """Assert `max|actual - desired| <= tol` and print it."""
+    actual, desired = np.asarray(actual), np.asarray(desired)
+    assert actual.shape == desired.shape, f"{name}: {actual.shape} != {desired.shape}"
+    err = float(np.max(np.abs(actual - desired)))
+    print(f"{name}: max abs err {err:.2e}")
+    assert err <= tol, f"{name}: max abs error {err:.3g} > {tol:.3g}"
+
+
+def assert_same_tree(actual, desired):
+    assert jax.tree.structure(actual) == jax.tree.structure(desired)
+    for a, d in zip(jax.tree.leaves(actual), jax.tree.leaves(desired), strict=True):
+        assert a.dtype == d.dtype
+        np.testing.assert_array_equal(a, d)
+
+
+def inputs():
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(BATCH, TIME, INPUT)).astype(np.float32)
+    c0, h0 = (rng.normal(size=(BATCH, HIDDEN)).astype(np.float32) for _ in range(2))
+    return jnp.asarray(xs), (jnp.asarray(c0), jnp.asarray(h0))
+
+
+def compare_outputs(name, step, params, xs, carry):
+    """Step a Flax cell `(carry, x) -> (carry, h)` over time and compare with `jlstm.lstm`."""
+    state, ys = jlstm.lstm(params, xs, convert.state_from_flax(carry))
+    outputs = []
+    for t in range(TIME):
+        carry, h = step(carry, xs[:, t])
+        outputs.append(h)
+    check(f"{name} outputs", ys, jnp.stack(outputs, axis=1), FLAX)
+    final = convert.state_from_flax(carry)
+    check(f"{name} h", state.h, final.h, FLAX)
+    check(f"{name} c", state.c, final.c, FLAX)
+
+
+BIAS_INIT = jax.nn.initializers.normal(0.5)  # Flax's default is zeros, which hides errors
+
+
+@pytest.mark.parametrize("cell_type", ["LSTMCell", "OptimizedLSTMCell"])
+def test_linen_round_trip_and_outputs(cell_type):
+    xs, carry = inputs()
+    cell = getattr(nn, cell_type)(HIDDEN, bias_init=BIAS_INIT)
+    variables = cell.init(jax.random.key(0), carry, xs[:, 0])
+    params = convert.from_flax(variables)
+    assert_same_tree(convert.from_flax(variables["params"]), params)
+    assert_same_tree(convert.to_flax(params), variables)  # both linen cells share one layout
+    assert_same_tree(convert.from_flax(convert.to_flax(params)), params)
+    compare_outputs(
+        f"linen {cell_type}", jax.jit(lambda c, x: cell.apply(variables, c, x)), params, xs, carry
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell_type", "layout"), [("LSTMCell", "nnx"), ("OptimizedLSTMCell", "nnx_optimized")]
+)
+def test_nnx_round_trip_and_outputs(cell_type, layout):
+    xs, carry = inputs()
+    cell = getattr(nnx, cell_type)(INPUT, HIDDEN, bias_init=BIAS_INIT, rngs=nnx.Rngs(0))
+    state = nnx.state(cell, nnx.Param)
+    params = convert.from_flax(state)
+    assert_same_tree(convert.from_flax(nnx.to_pure_dict(state)), params)
+    assert_same_tree(convert.to_flax(params, layout=layout), nnx.to_pure_dict(state))
+    assert_same_tree(convert.from_flax(convert.to_flax(params, layout=layout)), params)
+
+    target = getattr(nnx, cell_type)(INPUT, HIDDEN, rngs=nnx.Rngs(1))
+    nnx.update(target, convert.to_flax(params, layout=layout))
+    compare_outputs(f"nnx {cell_type}", target, params, xs, carry)
+
+
+def test_linen_params_load_into_nnx():
+    xs, carry = inputs()
+    variables = nn.LSTMCell(HIDDEN, bias_init=BIAS_INIT).init(jax.random.key(2), carry, xs[:, 0])
+    params = convert.from_flax(variables)
+    cell = nnx.OptimizedLSTMCell(INPUT, HIDDEN, rngs=nnx.Rngs(0))
+    nnx.update(cell, convert.to_flax(params, layout="nnx_optimized"))
+    compare_outputs("linen -> nnx optimized", cell, params, xs, carry)
+
+
+def test_params_without_bias_are_written_as_zeros():
+    xs, carry = inputs()
+    params = jlstm.init_lstm(jax.random.key(3), INPUT, HIDDEN, bias=False)
+    variables = convert.to_flax(params)
+    assert all(not np.any(variables["params"][f"h{g}"]["bias"]) for g in "ifgo")
+    compare_outputs(
+        "no bias", lambda c, x: nn.LSTMCell(HIDDEN).apply(variables, c, x), params, xs, carry
+    )
+
+
+def test_state_order_matches_flax_carry():
+    xs, carry = inputs()
+    cell = nn.LSTMCell(HIDDEN)
+    variables = cell.init(jax.random.key(4), carry, xs[:, 0])
+    (c, h), out = cell.apply(variables, carry, xs[:, 0])
+    state = convert.state_from_flax((c, h))
+    assert state.h is h and state.c is c
+    assert jnp.array_equal(out, state.h)
+    back = jax.jit(convert.state_to_flax)(state)
+    assert_same_tree(back, (c, h))

@@ -1,0 +1,153 @@
+"""`jlstm.convert` against `torch.nn.LSTM` / `torch.nn.LSTMCell`: round trips and outputs.
+
+Run with `-s` to see the largest errors observed.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jlstm
+from jlstm import convert
+
+torch = pytest.importorskip("torch")
+
+F32 = 1e-5  # abs tolerance of float32 outputs against PyTorch
+
+# PyTorch warns once that its oneDNN kernel lacks projections; its fallback is what we compare.
+pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported")
+
+
+def check(name, actual, desired, tol):
+    """Assert `max|actual - desired| <= tol` and print it."""
+    actual, desired = np.asarray(actual), np.asarray(desired)
+    assert actual.shape == desired.shape, f"{name}: {actual.shape} != {desired.shape}"
+    err = float(np.max(np.abs(actual - desired)))
+    print(f"{name}: max abs err {err:.2e}")
+    assert err <= tol, f"{name}: max abs error {err:.3g} > {tol:.3g}"
+
+
+def assert_same_params(actual, desired):
+    """Bit-identical leaves (dtype included) and the same pytree structure."""
+    assert jax.tree.structure(actual) == jax.tree.structure(desired)
+    for a, d in zip(jax.tree.leaves(actual), jax.tree.leaves(desired), strict=True):
+        assert a.dtype == d.dtype
+        np.testing.assert_array_equal(a, d)
+
+
+def run_stack(params, xs):
+    """A stack composed by hand from `jlstm.lstm`; returns `(ys, h_n, c_n)` like torch."""
+    layers = (params,) if isinstance(params, jlstm.LSTMParams) else params
+    finals = []
+    for layer in layers:
+        if isinstance(layer, jlstm.Bidirectional):
+            forward, ys_forward = jlstm.lstm(layer.forward, xs)
+            backward, ys_backward = jlstm.lstm(layer.backward, xs, reverse=True)
+            xs = jnp.concatenate([ys_forward, ys_backward], axis=-1)
+            finals += [forward, backward]
+        else:
+            state, xs = jlstm.lstm(layer, xs)
+            finals.append(state)
+    return xs, jnp.stack([s.h for s in finals]), jnp.stack([s.c for s in finals])
+
+
+@pytest.mark.parametrize(
+    ("num_layers", "bidirectional", "proj_size", "bias"),
+    [
+        pytest.param(1, False, 0, True, id="one-layer"),
+        pytest.param(1, False, 0, False, id="no-bias"),
+        pytest.param(1, True, 0, True, id="bidirectional"),
+        pytest.param(2, True, 3, True, id="2-layers-bidirectional-proj"),
+        pytest.param(3, False, 2, False, id="3-layers-proj-no-bias"),
+    ],
+)
+def test_torch_lstm_round_trip_and_outputs(num_layers, bidirectional, proj_size, bias):
+    batch, time, input_size, hidden = 3, 6, 5, 4
+    torch.manual_seed(0)
+    kwargs = dict(bias=bias, batch_first=True, bidirectional=bidirectional, proj_size=proj_size)
+    module = torch.nn.LSTM(input_size, hidden, num_layers, **kwargs)
+    state_dict = module.state_dict()
+
+    params = convert.from_torch(state_dict)
+    single = num_layers == 1 and not bidirectional
+    assert isinstance(params, jlstm.LSTMParams if single else tuple)
+
+    back = convert.to_torch(params)
+    assert list(back) == list(state_dict)  # same keys, in PyTorch's order
+    for key, value in state_dict.items():
+        expected = value.numpy()
+        if key.startswith("bias_ih"):  # the one lossy step: the sum goes to bias_ih
+            expected = expected + state_dict[key.replace("bias_ih", "bias_hh")].numpy()
+        elif key.startswith("bias_hh"):
+            expected = np.zeros_like(expected)
+        assert back[key].dtype == expected.dtype, key
+        np.testing.assert_array_equal(back[key], expected, err_msg=key)
+    assert_same_params(convert.from_torch(back), params)  # jlstm -> torch -> jlstm is exact
+
+    reloaded = torch.nn.LSTM(input_size, hidden, num_layers, **kwargs)
+    reloaded.load_state_dict({k: torch.from_numpy(v) for k, v in back.items()})  # strict
+
+    xs = np.random.default_rng(1).normal(size=(batch, time, input_size)).astype(np.float32)
+    with torch.no_grad():
+        ys_t, (h_t, c_t) = module(torch.from_numpy(xs))
+        ys_r, (h_r, c_r) = reloaded(torch.from_numpy(xs))
+    ys, h_n, c_n = jax.jit(run_stack)(params, jnp.asarray(xs))
+    check("torch ys", ys, ys_t, F32)
+    check("torch h_n", h_n, h_t, F32)
+    check("torch c_n", c_n, c_t, F32)
+    check("torch reloaded ys", ys_r, ys_t, F32)
+    check("torch reloaded h_n", h_r, h_t, F32)
+    check("torch reloaded c_n", c_r, c_t, F32)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_torch_lstm_cell(bias):
+    batch, input_size, hidden = 4, 3, 5
+    torch.manual_seed(2)
+    cell = torch.nn.LSTMCell(input_size, hidden, bias=bias)
+    params = convert.from_torch(cell.state_dict())
+    assert isinstance(params, jlstm.LSTMParams)
+    assert (params.bias is None) == (not bias)
+
+    back = convert.to_torch(params, cell=True)
+    assert list(back) == list(cell.state_dict())
+    torch.nn.LSTMCell(input_size, hidden, bias=bias).load_state_dict(
+        {k: torch.from_numpy(v) for k, v in back.items()}
+    )
+
+    rng = np.random.default_rng(3)
+    x, h0, c0 = (
+        rng.normal(size=(batch, n)).astype(np.float32) for n in (input_size, hidden, hidden)
+    )
+    with torch.no_grad():
+        h_t, c_t = cell(torch.from_numpy(x), (torch.from_numpy(h0), torch.from_numpy(c0)))
+    state, h = jlstm.lstm_cell(params, jlstm.LSTMState(h=jnp.asarray(h0), c=jnp.asarray(c0)), x)
+    check("torch cell h", h, h_t, F32)
+    check("torch cell c", state.c, c_t, F32)
+
+
+def test_torch_parameters_with_grad_and_prefix():
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LSTM(3, 2, num_layers=2))
+    expected = convert.from_torch(model[1].state_dict())
+    # named_parameters() holds tensors that require grad; they are read without torch.
+    assert_same_params(convert.from_torch(dict(model.named_parameters()), prefix="1."), expected)
+    assert_same_params(convert.from_torch(model.state_dict(), prefix="1."), expected)
+    with pytest.raises(jlstm.LSTMValueError, match=r"the key '0\.weight'.*prefix="):
+        convert.from_torch(model.state_dict())
+
+
+def test_torch_float64_keeps_dtype(x64):
+    module = torch.nn.LSTM(3, 2, bidirectional=True).double()
+    params = convert.from_torch(module.state_dict())
+    assert all(leaf.dtype == jnp.float64 for leaf in jax.tree.leaves(params))
+    assert all(v.dtype == np.float64 for v in convert.to_torch(params).values())
+
+
+def test_torch_bfloat16_asks_for_a_cast():
+    state_dict = torch.nn.LSTM(3, 2).to(torch.bfloat16).state_dict()
+    with pytest.raises(
+        jlstm.LSTMTypeError, match=r"`state_dict\['weight_ih_l0'\]` .*tensor\.float\(\)"
+    ):
+        convert.from_torch(state_dict)
