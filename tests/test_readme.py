@@ -1,14 +1,21 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples run as written, in order, like one session."""
 
 import pathlib
 import re
+import warnings
 
-import pytest
+import jax
 
 README = pathlib.Path(__file__).parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
-@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_block_runs(code):
-    exec(compile(code, str(README), "exec"), {})
+def test_readme_blocks_run_in_order(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    namespace = {}
+    # A reader's session: default rank promotion, and Keras' NumPy 2 deprecation is theirs.
+    with jax.numpy_rank_promotion("allow"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for index, code in enumerate(BLOCKS):
+            exec(compile(code, f"{README}:block{index}", "exec"), namespace)
+    assert len(BLOCKS) >= 7
