@@ -6,12 +6,14 @@ backward loop. Here a `jax.custom_vjp` keeps only the recurrence in the reverse 
 .. math::
 
     \delta h_t &= \bar y_t + \delta z_{t+1} W_{hh}, \qquad
-    \delta c_t = \delta c_{t+1} \odot f_{t+1} + \delta h_t \odot o_t (1 - \tanh^2 c_t) \\
-    \delta z_t &= [\delta c_t g_t\, i_t(1-i_t),\; \delta c_t c_{t-1} f_t(1-f_t),\;
-                   \delta c_t i_t (1-g_t^2),\; \delta h_t \tanh c_t\, o_t(1-o_t)]
+    \delta c_t = \delta c_{t+1} \odot f_{t+1} + \delta h_t \odot q_t, \qquad
+    \delta z_t = [\delta c_t, \delta c_t, \delta c_t, \delta h_t] \odot p_t \\
+    p_t &= [g_t i_t (1-i_t),\; c_{t-1} f_t (1-f_t),\; i_t (1-g_t^2),\;
+            \tanh c_t\, o_t (1-o_t)], \qquad q_t = o_t (1 - \tanh^2 c_t)
 
-and computes everything else after it as single matrix products over all steps:
-:math:`\bar W_{ih} = \delta Z^T X`, :math:`\bar W_{hh} = \delta Z^T H_{prev}`,
+with :math:`p_t, q_t, f_t` saved by the forward pass;
+it computes everything else after the loop as single matrix products over all steps:
+:math:`[\bar W_{ih}, \bar W_{hh}] = \delta Z^T [X, H_{prev}]` (one GEMM),
 :math:`\bar b = \sum \delta Z`, :math:`\bar X = \delta Z W_{ih}`.
 
 The rule is reverse-mode only (JAX cannot push tangents through a `custom_vjp`), so
@@ -33,7 +35,13 @@ __all__ = ["fused_lstm"]
 
 
 def _run(weights: CellWeights, h0: jax.Array, c0: jax.Array, xs: jax.Array, keep: bool):
-    """The forward scan; with `keep`, it also emits the gate activations and cell states."""
+    """The forward scan; with `keep`, it also emits what the backward loop needs per step.
+
+    Per step: `p` with `dz = [dc, dc, dc, dh] * p` (each gate's derivative times what the
+    gate multiplies), `q = o (1 - tanh^2 c')` with `dc += dh * q`, and the forget gate `f`
+    that carries `dc` one step back; so a backward step is a few multiply-adds and one
+    matrix product. With a projection, also `r = o tanh(c')` for the gradient of `W_hr`.
+    """
     w_ih, w_hh, bias, w_hr = weights
 
     def body(carry, x):
@@ -44,10 +52,15 @@ def _run(weights: CellWeights, h0: jax.Array, c0: jax.Array, xs: jax.Array, keep
         i, f, g, o = jnp.split(z, 4, axis=-1)
         i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
         c_new = f * c + i * g
-        r = o * jnp.tanh(c_new)
+        tanh_c = jnp.tanh(c_new)
+        r = o * tanh_c
         h_new = r if w_hr is None else r @ w_hr
-        emit = (h_new, jnp.concatenate([i, f, g, o], -1), c_new) if keep else h_new
-        return (h_new, c_new), emit
+        if not keep:
+            return (h_new, c_new), h_new
+        dz_dc = [g * i * (1 - i), c * f * (1 - f), i * (1 - g * g)]
+        p = jnp.concatenate([*dz_dc, tanh_c * o * (1 - o)], -1)  # (B, 4H)
+        q = o * (1 - tanh_c * tanh_c)  # (B, H)
+        return (h_new, c_new), (h_new, p, q, f, None if w_hr is None else r)
 
     return jax.lax.scan(body, (h0, c0), xs)
 
@@ -59,44 +72,39 @@ def _sequence(weights: CellWeights, h0: jax.Array, c0: jax.Array, xs: jax.Array)
 
 
 def _sequence_fwd(weights: CellWeights, h0: jax.Array, c0: jax.Array, xs: jax.Array):
-    (h, c), (ys, gates, cs) = _run(weights, h0, c0, xs, keep=True)
-    return (h, c, ys), (weights, h0, c0, xs, ys, gates, cs)
+    (h, c), (ys, p, q, f, r) = _run(weights, h0, c0, xs, keep=True)
+    return (h, c, ys), (weights, h0, xs, ys, p, q, f, r)
 
 
 def _sequence_bwd(residuals, cotangents):
-    weights, h0, c0, xs, ys, gates, cs = residuals
+    weights, h0, xs, ys, p, q, f, r = residuals
     dh_last, dc_last, dys = cotangents
     w_ih, w_hh, bias, w_hr = weights
-    c_prev = jnp.concatenate([c0[None], cs[:-1]])
+    # Transposed once here, not at every step of the loop.
+    weight_hh = jnp.transpose(w_hh)
+    weight_hr = None if w_hr is None else jnp.transpose(w_hr)
 
     def body(carry, step):
         dh, dc = carry
-        dy, gates_t, c_t, c_prev_t = step
+        dy, p_t, q_t, f_t = step
         dh = dh + dy
-        dr = dh if w_hr is None else dh @ w_hr.T
-        i, f, g, o = jnp.split(gates_t, 4, axis=-1)
-        tanh_c = jnp.tanh(c_t)
-        dc = dc + dr * o * (1 - tanh_c * tanh_c)
-        dz_i = dc * g * i * (1 - i)
-        dz_f = dc * c_prev_t * f * (1 - f)
-        dz_g = dc * i * (1 - g * g)
-        dz_o = dr * tanh_c * o * (1 - o)
-        dz = jnp.concatenate([dz_i, dz_f, dz_g, dz_o], axis=-1)
-        return (dz @ w_hh.T, dc * f), (dz, dh)
+        dr = dh if weight_hr is None else dh @ weight_hr
+        dc = dc + dr * q_t
+        dz = jnp.concatenate([dc, dc, dc, dr], axis=-1) * p_t
+        return (dz @ weight_hh, dc * f_t), (dz, None if weight_hr is None else dh)
 
     carry = (dh_last, dc_last)
-    (dh0, dc0), (dz, dh_all) = jax.lax.scan(body, carry, (dys, gates, cs, c_prev), reverse=True)
+    (dh0, dc0), (dz, dh_all) = jax.lax.scan(body, carry, (dys, p, q, f), reverse=True)
+    dz_rows = _rows(dz)
+    # One GEMM for both weight gradients, in the (4H, features) layout it is fastest in.
     h_prev = jnp.concatenate([h0[None], ys[:-1]])
-    dz_flat = _rows(dz)
-    d_weight_hr = None
-    if w_hr is not None:
-        o = jnp.split(gates, 4, axis=-1)[3]
-        d_weight_hr = _rows(o * jnp.tanh(cs)).T @ _rows(dh_all)
+    d_stacked = (dz_rows.T @ _rows(jnp.concatenate([xs, h_prev], axis=-1))).T
+    input_size = xs.shape[-1]
     d_weights = CellWeights(
-        weight_ih_t=_rows(xs).T @ dz_flat,
-        weight_hh_t=_rows(h_prev).T @ dz_flat,
-        bias=None if bias is None else dz_flat.sum(0),
-        weight_hr_t=d_weight_hr,
+        weight_ih_t=d_stacked[:input_size],
+        weight_hh_t=d_stacked[input_size:],
+        bias=None if bias is None else dz_rows.sum(0),
+        weight_hr_t=None if w_hr is None else _rows(r).T @ _rows(dh_all),
     )
     return d_weights, dh0, dc0, dz @ w_ih.T
 

@@ -62,3 +62,15 @@ def test_empty_sequences_take_the_scan_path():
     assert grads.shape == (2, 0, 3)
     grads = jax.grad(lambda x: jnp.sum(jlstm.lstm(params, x)[1]))(jnp.zeros((0, 4, 3)))
     assert grads.shape == (0, 4, 3)
+
+
+def test_remat_keeps_a_long_sequence_small():
+    # B=4, T=100,000, I=16, H=32: XLA's temp memory for forward+backward, from the compiler.
+    params = jlstm.init_lstm(jax.random.key(0), 16, 32)
+    xs = jax.ShapeDtypeStruct((4, 100_000, 16), jnp.float32)
+
+    def loss(p, x):
+        return jnp.sum(jlstm.lstm(p, x, remat=True)[1])
+
+    compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(params, xs).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes < 200e6
