@@ -4,7 +4,10 @@ Part 1 is the Keras call `LSTM(units=2, return_state=True)` on three one-hot wor
 the last output equals the final hidden state. Part 2 trains an LSTM with Optax to
 spell "hello": from "hell" it predicts the next characters "ello".
 
-Run: python experiments/hello.py [--steps N] [--seed S]
+Run: python experiments/hello.py [--steps N] [--seed S] [--plot [PATH]]
+
+With --plot it also draws the trained LSTM's input, forget and output gates and its cell
+state over the characters of "hello" (needs matplotlib).
 """
 
 from __future__ import annotations
@@ -55,8 +58,40 @@ def logits(model: dict, xs: jax.Array) -> jax.Array:
     return hs @ model["readout"]
 
 
-def train(steps: int = 100, seed: int = 0, hidden_size: int = 8, log_every: int = 10) -> str:
-    """Part 2: learn "hell" -> "ello" with Adam; return the decoded prediction."""
+def plot_gates(model: dict, path: str, word: str = "hello") -> None:
+    """Heatmaps of the gates `i, f, o` and the cell state `c` (units x characters of `word`)."""
+    from plots import figure, save_figure  # matplotlib only when plotting
+
+    _, trace = jlstm.lstm(model["lstm"], one_hot([word])[0], return_gates=True)
+    fig = figure(figsize=(8, 2.6), layout="constrained")
+    if fig is None:
+        return
+    panels = (
+        ("input gate i", trace.i, "viridis", (0, 1)),
+        ("forget gate f", trace.f, "viridis", (0, 1)),
+        ("output gate o", trace.o, "viridis", (0, 1)),
+        ("cell state c", trace.c, "RdBu_r", (-np.abs(trace.c).max(), np.abs(trace.c).max())),
+    )
+    for ax, (title, values, cmap, (low, high)) in zip(fig.subplots(1, 4), panels, strict=True):
+        image = ax.imshow(np.asarray(values).T, cmap=cmap, vmin=low, vmax=high, aspect="auto")
+        ax.set(title=title, xticks=range(len(word)), xticklabels=list(word))
+        ax.set_yticks(range(values.shape[-1]))
+        fig.colorbar(image, ax=ax)
+    fig.axes[0].set_ylabel("hidden unit")
+    save_figure(fig, path)
+
+
+def train(
+    steps: int = 100,
+    seed: int = 0,
+    hidden_size: int = 8,
+    log_every: int = 10,
+    plot: str | None = None,
+) -> str:
+    """Part 2: learn "hell" -> "ello" with Adam; return the decoded prediction.
+
+    With `plot` (a PNG path), also draw the trained gates over "hello" (`plot_gates`).
+    """
     xs = one_hot(["hell"])
     targets = jnp.array([[VOCAB.index(ch) for ch in "ello"]])
     model = init_model(jax.random.key(seed), hidden_size)
@@ -77,11 +112,16 @@ def train(steps: int = 100, seed: int = 0, hidden_size: int = 8, log_every: int 
         if step % log_every == 0 or step == 1:
             print(f"step {step:4d}  loss {float(loss):.4f}")
     prediction = jnp.argmax(logits(model, xs), axis=-1)[0]
+    if plot is not None:
+        plot_gates(model, plot)
     return "".join(VOCAB[int(i)] for i in prediction)
 
 
-def main(steps: int = 100, seed: int = 0) -> str:
-    """Run both parts, print them, and return the decoded prediction of part 2."""
+def main(steps: int = 100, seed: int = 0, plot: str | None = None) -> str:
+    """Run both parts, print them, and return the decoded prediction of part 2.
+
+    With `plot` (a PNG path), also draw the trained gates over "hello".
+    """
     print('Part 1: LSTM(units=2, return_state=True) on "hello", "eolll", "lleel"\n')
     results = keras_style_call(seed)
     with np.printoptions(precision=4, suppress=True):
@@ -90,7 +130,7 @@ def main(steps: int = 100, seed: int = 0) -> str:
     same = bool(jnp.array_equal(results["outputs"], results["hidden_states"]))
     print(f"outputs == hidden_states: {same}\n")
     print('Part 2: learn to spell "hello" (input "hell", target "ello")\n')
-    prediction = train(steps=steps, seed=seed)
+    prediction = train(steps=steps, seed=seed, plot=plot)
     print(f'\nprediction for "hell": "{prediction}"')
     return prediction
 
@@ -99,5 +139,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="training steps of part 2")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    parser.add_argument(
+        "--plot",
+        nargs="?",
+        const="docs/hello_gates.png",
+        help="draw the trained gates to this PNG (default path: docs/hello_gates.png)",
+    )
     args = parser.parse_args()
-    main(steps=args.steps, seed=args.seed)
+    main(steps=args.steps, seed=args.seed, plot=args.plot)
