@@ -20,6 +20,7 @@ import numpy as np
 import optax
 
 import jlstm
+from jlstm.flax import LSTM
 
 VOCAB = "helo"
 
@@ -31,15 +32,20 @@ def one_hot(words: list[str]) -> jax.Array:
 
 
 def keras_style_call(seed: int = 0) -> dict[str, jax.Array]:
-    """Part 1: outputs, hidden and cell states of a 2-unit LSTM on three words."""
+    """Part 1: Keras' `LSTM(units=2, return_state=True)` on three words, as a Flax module.
+
+    The module's params are the jlstm pytree: `jlstm.lstm(variables["params"]["lstm"],
+    x_data)` gives the same numbers.
+    """
     x_data = one_hot(["hello", "eolll", "lleel"])
-    params = jlstm.init_lstm(jax.random.key(seed), input_size=len(VOCAB), hidden_size=2)
-    state, ys = jax.jit(jlstm.lstm)(params, x_data)
+    model = LSTM(features=2, return_sequences=False, return_state=True)
+    variables = model.init(jax.random.key(seed), x_data)
+    outputs, hidden_states, cell_states = jax.jit(model.apply)(variables, x_data)
     return {
         "x_data": x_data,
-        "outputs": ys[:, -1],
-        "hidden_states": state.h,
-        "cell_states": state.c,
+        "outputs": outputs,
+        "hidden_states": hidden_states,
+        "cell_states": cell_states,
     }
 
 
