@@ -6,6 +6,7 @@ functions that compose with `jax.jit`, `jax.grad` and `jax.vmap`.
 
 from jlstm._bidirectional import bidirectional
 from jlstm._cell import lstm_cell
+from jlstm._checkify import checked
 from jlstm._errors import LSTMError, LSTMTypeError, LSTMValueError
 from jlstm._params import (
     Bidirectional,
@@ -32,6 +33,7 @@ __all__ = [
     "LSTMValueError",
     "LayerNorm",
     "bidirectional",
+    "checked",
     "init_lstm",
     "init_stack",
     "lstm",

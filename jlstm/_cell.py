@@ -13,7 +13,24 @@ from jlstm._params import LSTMParams, LSTMState
 from jlstm._variants import GateTrace
 from jlstm._weights import CellWeights, bias_row, matmul, prepare
 
-__all__ = ["CellWeights", "lstm_cell", "prepare", "step"]
+__all__ = ["CellWeights", "cast_weights", "lstm_cell", "prepare", "step"]
+
+
+def cast_weights(weights: CellWeights, dtype: Any) -> CellWeights:
+    """The weight matrices in the compute `dtype` (None: unchanged); the bias keeps its own.
+
+    Cast inside the loop body, not once before the loop: JAX sums the gradient of a
+    loop-invariant array over the steps in that array's dtype, and bfloat16 weights would
+    sum thousands of steps of weight gradients in bfloat16 (errors of 10% and more).
+    """
+    if dtype is None:
+        return weights
+    weight_hr_t = None if weights.weight_hr_t is None else weights.weight_hr_t.astype(dtype)
+    return weights._replace(
+        weight_ih_t=weights.weight_ih_t.astype(dtype),
+        weight_hh_t=weights.weight_hh_t.astype(dtype),
+        weight_hr_t=weight_hr_t,
+    )
 
 
 def step(weights: CellWeights, state: LSTMState, x: jax.Array) -> tuple[LSTMState, jax.Array]:

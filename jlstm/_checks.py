@@ -6,12 +6,14 @@ numbers), so it raises while a function is being traced, before XLA sees anythin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jlstm import _checkify as runtime
 from jlstm._errors import LSTMTypeError, fail, float_dtype, shape_str
 from jlstm._params import LayerNorm, LSTMParams, LSTMState, gate_blocks
 
@@ -42,14 +44,10 @@ def params(fn: str, value: Any) -> tuple[int, int, int]:
     Shapes must agree with each other and every leaf must share one floating dtype.
     """
     if not isinstance(value, LSTMParams):
-        fail(
-            fn,
-            "params",
-            "an LSTMParams",
-            type(value).__name__,
-            "Create one with jlstm.init_lstm or jlstm.LSTMParams(weight_ih, weight_hh, bias).",
-            kind=LSTMTypeError,
-        )
+        hint = "Create one with jlstm.init_lstm or jlstm.LSTMParams(weight_ih, weight_hh, bias)."
+        if isinstance(value, Mapping):
+            hint = "Convert another library's weights with jlstm.convert (from_torch, ...)."
+        fail(fn, "params", "an LSTMParams", type(value).__name__, hint, kind=LSTMTypeError)
     for name in ("weight_ih", "weight_hh"):
         float_array(fn, f"params.{name}", getattr(value, name))
     blocks = gate_blocks(value)
@@ -196,10 +194,19 @@ def state(
             )
 
 
-def lengths(fn: str, value: Any, batch_shape: tuple[int, ...], time: int) -> jax.Array:
+def lengths(
+    fn: str,
+    value: Any,
+    batch_shape: tuple[int, ...],
+    time: int,
+    hint: str | None = None,
+    *,
+    run_time: bool = False,
+) -> jax.Array:
     """Check `lengths` and return it as an int32 array, clipped to [0, time] when traced.
 
-    Concrete lengths outside [0, time] raise; traced ones cannot, so they are clipped.
+    Concrete lengths outside [0, time] raise; traced ones cannot, so they are clipped, and
+    with `run_time` checked by a `checkify.check` (see `jlstm.checked`).
     """
     if isinstance(value, list | tuple):
         value = np.asarray(value)
@@ -219,8 +226,12 @@ def lengths(fn: str, value: Any, batch_shape: tuple[int, ...], time: int) -> jax
             "lengths",
             f"of shape {shape_str(batch_shape)} (the batch shape of the inputs)",
             f"shape {shape_str(value.shape)}",
+            hint,
         )
-    if not isinstance(value, jax.core.Tracer) and value.size:
+    if isinstance(value, jax.core.Tracer):
+        if run_time:
+            runtime.lengths_in_range(fn, value, time)
+    elif value.size:
         concrete = np.asarray(value)
         low, high = int(concrete.min()), int(concrete.max())
         if low < 0 or high > time:
@@ -229,6 +240,7 @@ def lengths(fn: str, value: Any, batch_shape: tuple[int, ...], time: int) -> jax
                 "lengths",
                 f"in [0, {time}] (the number of time steps)",
                 f"values in [{low}, {high}]",
+                hint,
             )
     return jnp.clip(jnp.asarray(value, jnp.int32), 0, time)
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from jlstm import _dropout as dropout
 from jlstm import _variants as variants
-from jlstm._cell import prepare, step
+from jlstm._cell import CellWeights, cast_weights, prepare, step
 from jlstm._params import LSTMParams, LSTMState
 from jlstm._variants import GateTrace
 
@@ -31,6 +31,20 @@ class StepInputs(NamedTuple):
     reset: jax.Array | None  # (*batch,) bool: reset to the initial state before the step
     zoneout_h: jax.Array | None  # (*batch, out_size) bool: keep the previous h
     zoneout_c: jax.Array | None  # (*batch, hidden_size) bool: keep the previous c
+
+
+# The cells cast the weights to the compute dtype inside the loop (see `cast_weights`).
+def _plain_cell(
+    weights: CellWeights, dtype: Any, state: LSTMState, x: jax.Array
+) -> tuple[LSTMState, jax.Array]:
+    return step(cast_weights(weights, dtype), state, x)
+
+
+def _variant_cell(
+    weights: variants.VariantWeights, dtype: Any, state: LSTMState, x: jax.Array
+) -> tuple[LSTMState, GateTrace]:
+    weights = weights._replace(cell=cast_weights(weights.cell, dtype))
+    return variants.step(weights, state, x)
 
 
 def _where(condition: jax.Array, new: Any, old: Any) -> Any:
@@ -117,9 +131,9 @@ def run(
     time, batch_shape = xs.shape[0], tuple(xs.shape[1:-1])
     cell: Cell
     if return_gates or variants.has_variants(params):
-        cell = functools.partial(variants.step, variants.prepare_variants(params, dtype))
+        cell = functools.partial(_variant_cell, variants.prepare_variants(params), dtype)
     else:
-        cell = functools.partial(step, prepare(params, dtype))
+        cell = functools.partial(_plain_cell, prepare(params), dtype)
     noise = dropout.draw(key, rates, time, batch_shape, sizes, params.weight_ih.dtype)
     if noise.input_mask is not None:  # one mask for the whole sequence
         xs = xs * noise.input_mask[None].astype(xs.dtype)

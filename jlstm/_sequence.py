@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from jlstm import _checks as checks
+from jlstm import _checkify as runtime
+from jlstm import _checks as check
 from jlstm import _dropout as dropout
 from jlstm import _general as general
 from jlstm import _variants as variants
-from jlstm._cell import CellWeights, prepare, step
+from jlstm._cell import CellWeights, cast_weights, prepare, step
 from jlstm._errors import LSTMTypeError, fail
 from jlstm._fused import fused_lstm
 from jlstm._params import LSTMParams, LSTMState, zero_state
@@ -23,9 +25,9 @@ __all__ = ["lstm"]
 Step = Callable[[LSTMState, Any], tuple[LSTMState, jax.Array]]
 
 
-def _plain_step(weights: CellWeights) -> Step:
+def _plain_step(weights: CellWeights, dtype: Any) -> Step:
     def body(state: LSTMState, x: jax.Array) -> tuple[LSTMState, jax.Array]:
-        return step(weights, state, x)
+        return step(cast_weights(weights, dtype), state, x)
 
     return body
 
@@ -39,11 +41,40 @@ def _fused(
     return state, jnp.flip(ys, 0)
 
 
-def _state_hint(time_major: bool, xs: jax.Array, state: LSTMState) -> str | None:
-    other_batch = xs.shape[:-2] if time_major else xs.shape[1:-1]
-    if tuple(state.h.shape[:-1]) == tuple(other_batch) != tuple(xs.shape[:-1])[:-1]:
-        return f"Its batch shape fits xs read with time_major={not time_major}."
+def _layout_hint(time_major: bool, xs: jax.Array, batch_shape: tuple[int, ...]) -> str | None:
+    # A batch shape that fits xs read in the other layout is a time/batch mix-up.
+    other = tuple(xs.shape[:-2] if time_major else xs.shape[1:-1])
+    current = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
+    if tuple(batch_shape) == other != current:
+        return f"Its batch shape {other} fits xs read with time_major={not time_major}."
     return None
+
+
+def _state_hint(time_major: bool, xs: jax.Array, state: Any) -> str | None:
+    h = getattr(state, "h", None)
+    if not hasattr(h, "shape"):
+        return None
+    batch_shape = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
+    if h.ndim == 1 and batch_shape:
+        return (
+            "To start every sequence from one state, broadcast it: jax.tree.map(lambda a: "
+            f"jnp.broadcast_to(a, {batch_shape} + a.shape), state)."
+        )
+    return _layout_hint(time_major, xs, tuple(h.shape[:-1]))
+
+
+def _saturate_infinities(xs: jax.Array, params: LSTMParams, dtype: Any) -> jax.Array:
+    # inf * 0 is NaN: in W_ih x where a weight is 0, and in the weight gradient
+    # dW_ih = dz^T x where a saturated gate has dz = 0. A finite stand-in of the same sign
+    # saturates the same gates without either; this bound keeps |W_ih x| below half the
+    # largest float whatever the number of infinite features.
+    dtypes = [xs.dtype, params.weight_ih.dtype] + ([] if dtype is None else [dtype])
+    largest = min(float(jnp.finfo(d).max) for d in dtypes)
+    if params.layer_norm is not None:  # LN(W_ih x) sums squares; it is blind to the scale
+        largest = math.sqrt(largest / (16 * params.weight_ih.shape[0]))
+    scale = jnp.max(jnp.abs(params.weight_ih), initial=1.0)
+    bound = jax.lax.stop_gradient(largest / (2 * xs.shape[-1] * scale)).astype(xs.dtype)
+    return jnp.where(jnp.isinf(xs), jnp.copysign(bound, xs), xs)
 
 
 def _check_unroll(unroll: Any) -> None:
@@ -55,12 +86,25 @@ def _check_unroll(unroll: Any) -> None:
         fail("lstm", "unroll", "an int >= 1 or a bool", unroll)
 
 
+def _read_steps(
+    lengths: jax.Array | None, mask: jax.Array | None, time: int, time_major: bool
+) -> jax.Array | None:
+    # The steps the loop reads, in the layout of xs: not padding, not masked; None: all.
+    if lengths is None and mask is None:
+        return None
+    valid = jnp.ones((time, *lengths.shape), bool) if mask is None else mask
+    if lengths is not None:
+        steps = jnp.arange(time, dtype=jnp.int32).reshape((time,) + (1,) * lengths.ndim)
+        valid = valid & (steps < lengths[None])
+    return valid if time_major else jnp.moveaxis(valid, 0, -1)
+
+
 def _step_flags(value: Any, arg: str, shape: tuple[int, ...], time_major: bool) -> Any:
     # Checked in the layout of xs, then made time-major like everything inside the scan.
     if value is None:
         return None
     layout = "(time, *batch)" if time_major else "(*batch, time)"
-    value = checks.step_flags("lstm", arg, value, shape, layout)
+    value = check.step_flags("lstm", arg, value, shape, layout)
     return value if time_major else jnp.moveaxis(value, -1, 0)
 
 
@@ -84,6 +128,7 @@ def lstm(
     key: jax.Array | None = None,
     return_gates: bool = False,
     jvp: bool = False,
+    checks: bool = False,
 ) -> tuple[LSTMState, jax.Array | GateTrace]:
     """Run an LSTM layer over a sequence with `jax.lax.scan`.
 
@@ -93,12 +138,18 @@ def lstm(
     Args:
       params: an `LSTMParams`.
       xs: inputs of shape `(*batch, time, input_size)`, or `(time, *batch, input_size)` with
-        `time_major=True`. Any number of batch dims, including none.
+        `time_major=True`. Any number of batch dims, including none. A NaN at step `t` of
+        one sequence reaches only that sequence's outputs and state from step `t` on. An
+        infinite element is replaced by a finite one of its sign, large enough to
+        saturate the gates it feeds and small enough that `W_ih x` cannot overflow
+        (`max_float / (2 * input_size * max(1, max|W_ih|))`), so that outputs and
+        gradients stay free of NaN. `checks=True` reports both.
       state: initial `LSTMState`; zeros when None.
       lengths: `(*batch,)` integers marking right-padded sequences. Outputs at padded steps
         are exactly 0 and the final state is the one after the last valid step (the initial
-        state for length 0). Concrete lengths outside `[0, time]` raise; traced ones are
-        clipped to that range.
+        state for length 0). Concrete lengths outside `[0, time]` raise; traced ones
+        cannot, so they are clipped to that range (a negative length is an empty sequence,
+        one above `time` a full one); `checks=True` reports them.
       mask: `(*batch, time)` booleans (`(time, *batch)` with `time_major`), for left-padded
         or gapped data, with Keras' semantics: a step where `mask` is False carries the
         state through unchanged and outputs the previous output (the carried `h`).
@@ -134,6 +185,10 @@ def lstm(
         custom backward pass that does the weight gradients as single large matrix
         products after the loop; it is faster but reverse-mode only. `jvp=True` steps
         with `lax.scan` and lets JAX differentiate it instead. Numbers are the same.
+      checks: check the values that tracing cannot see, while the program runs: traced
+        `lengths` outside `[0, time]`, and NaN or ±inf in `xs` at a step that is read.
+        They are `jax.experimental.checkify` checks: run the function through
+        `jlstm.checked` (or `checkify.checkify`). Off, the program holds none of them.
 
     Returns:
       `(final_state, ys)`: `ys` of shape `(*batch, time, out_size)` (or time-major); or
@@ -151,32 +206,40 @@ def lstm(
       >>> bool(jnp.all(masked[:, 0] == 0) and jnp.all(masked[:, 3] == masked[:, 2]))
       True
     """
-    input_size, hidden_size, out_size = checks.params("lstm", params)
-    dtype = checks.compute_dtype("lstm", dtype)
+    input_size, hidden_size, out_size = check.params("lstm", params)
+    dtype = check.compute_dtype("lstm", dtype)
     params_dtype = params.weight_ih.dtype
     layout = "(time, *batch, input_size)" if time_major else "(*batch, time, input_size)"
-    checks.inputs("lstm", "xs", xs, layout, input_size, params_dtype, dtype)
+    check.inputs("lstm", "xs", xs, layout, input_size, params_dtype, dtype)
+    flags = {"reverse": reverse, "time_major": time_major, "remat": remat, "checks": checks}
+    for name, value in flags.items():
+        check.flag("lstm", name, value)
     _check_unroll(unroll)
     time = xs.shape[0] if time_major else xs.shape[-2]
     batch_shape = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
     if state is None:
         state = zero_state(params, batch_shape)
     else:
-        hint = _state_hint(time_major, xs, state) if hasattr(state, "h") else None
-        checks.state("lstm", state, batch_shape, hidden_size, out_size, params_dtype, hint)
+        hint = _state_hint(time_major, xs, state)
+        check.state("lstm", state, batch_shape, hidden_size, out_size, params_dtype, hint)
+    if lengths is not None:
+        hint = _layout_hint(time_major, xs, getattr(lengths, "shape", ()))
+        lengths = check.lengths("lstm", lengths, batch_shape, time, hint, run_time=checks)
     flags_shape = (time, *batch_shape) if time_major else (*batch_shape, time)
     mask = _step_flags(mask, "mask", flags_shape, time_major)
     resets = _step_flags(resets, "resets", flags_shape, time_major)
     rates = dropout.Rates(
-        input=checks.rate("lstm", "input_dropout", input_dropout),
-        recurrent=checks.rate("lstm", "recurrent_dropout", recurrent_dropout),
-        zoneout_h=checks.rate("lstm", "zoneout_h", zoneout_h),
-        zoneout_c=checks.rate("lstm", "zoneout_c", zoneout_c),
+        input=check.rate("lstm", "input_dropout", input_dropout),
+        recurrent=check.rate("lstm", "recurrent_dropout", recurrent_dropout),
+        zoneout_h=check.rate("lstm", "zoneout_h", zoneout_h),
+        zoneout_c=check.rate("lstm", "zoneout_c", zoneout_c),
     )
     if key is not None:
-        checks.prng_key("lstm", key)
-    checks.flag("lstm", "return_gates", return_gates)
-    xs = xs if time_major else jnp.moveaxis(xs, -2, 0)
+        check.prng_key("lstm", key)
+    check.flag("lstm", "return_gates", return_gates)
+    if checks:
+        runtime.finite_steps("lstm", "xs", xs, _read_steps(lengths, mask, time, time_major))
+    xs = _saturate_infinities(xs if time_major else jnp.moveaxis(xs, -2, 0), params, dtype)
     plain = not (
         lengths is not None
         or mask is not None
@@ -185,17 +248,15 @@ def lstm(
         or return_gates
         or variants.has_variants(params)
     )
-    checks.flag("lstm", "jvp", jvp)
+    check.flag("lstm", "jvp", jvp)
     if plain and not (jvp or remat or dtype is not None or unroll != 1 or time == 0):
         state, ys = _fused(prepare(params), state, xs, reverse)
     elif plain:  # the cell equations and nothing else in the loop
-        body = _plain_step(prepare(params, dtype))
+        body = _plain_step(prepare(params), dtype)
         if remat:
             body = jax.checkpoint(body, prevent_cse=False)
         state, ys = jax.lax.scan(body, state, xs, reverse=reverse, unroll=unroll)
     else:
-        if lengths is not None:
-            lengths = checks.lengths("lstm", lengths, batch_shape, time)
         state, ys = general.run(
             params,
             xs,
