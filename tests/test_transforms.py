@@ -25,7 +25,8 @@ def test_check_grads_float64(x64, kwargs, proj_size):
     params = make(input_size=3, hidden_size=4, proj_size=proj_size, dtype=jnp.float64)
     xs = jnp.asarray(inputs((3, 4, 3), dtype=np.float64))
     fn = jax.jit(lambda p, x: loss(p, x, jvp=True, **kwargs))
-    check_grads(fn, (params, xs), order=2, modes=("fwd", "rev"))
+    order = 2 if not kwargs else 1  # second order once per projection setting: it is slow
+    check_grads(fn, (params, xs), order=order, modes=("fwd", "rev"))
 
 
 def test_check_grads_cell_float64(x64):
