@@ -8,13 +8,13 @@ from jlstm._bidirectional import bidirectional
 from jlstm._cell import lstm_cell
 from jlstm._checkify import checked
 from jlstm._errors import LSTMError, LSTMTypeError, LSTMValueError
+from jlstm._init_stack import init_stack
 from jlstm._params import (
     Bidirectional,
     LayerNorm,
     LSTMParams,
     LSTMState,
     init_lstm,
-    init_stack,
     zero_state,
 )
 from jlstm._sequence import lstm

@@ -14,7 +14,8 @@ from jlstm import _checks as checks
 from jlstm import _checks_layers as layer_checks
 from jlstm._bidirectional import MERGES, bidirectional
 from jlstm._errors import fail, float_dtype, shape_str, size
-from jlstm._params import Bidirectional, Initializer, LSTMParams, LSTMState, init_stack
+from jlstm._init_stack import init_stack
+from jlstm._params import Bidirectional, Initializer, LSTMParams, LSTMState
 from jlstm._sequence import lstm
 from jlstm._stack import stack
 

@@ -1,0 +1,111 @@
+"""Initialisation of a stack of layers, mirroring `torch.nn.LSTM`'s layout."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jlstm._errors import LSTMTypeError, fail, size
+from jlstm._params import Bidirectional, LSTMParams, init_lstm
+
+__all__ = ["init_stack"]
+
+
+def _per_layer(arg: str, value: Any, num_layers: int, *, allow_none: bool) -> list[Any]:
+    """One size per layer: a sequence must have `num_layers` items, a single value repeats."""
+    if not isinstance(value, Sequence):
+        size("init_stack", arg, value, allow_none=allow_none)
+        return [value] * num_layers
+    if len(value) != num_layers:
+        expected = f"one size per layer (num_layers={num_layers}), or a single size"
+        fail("init_stack", arg, expected, f"{len(value)} sizes {list(value)}")
+    for k, item in enumerate(value):
+        size("init_stack", f"{arg}[{k}]", item, allow_none=allow_none)
+    return list(value)
+
+
+def init_stack(
+    key: jax.Array,
+    input_size: int,
+    hidden_size: int | Sequence[int],
+    *,
+    num_layers: int | None = None,
+    bidirectional: bool = False,
+    proj_size: int | Sequence[int | None] | None = None,
+    bias: bool = True,
+    forget_bias: float = 1.0,
+    dtype: Any = jnp.float32,
+    **layer_options: Any,
+) -> tuple[LSTMParams | Bidirectional, ...]:
+    """Initialise a stack of LSTM layers, laid out like `torch.nn.LSTM`.
+
+    Layer 0 reads `input_size` features; layer k > 0 reads the outputs of layer k - 1:
+    `proj_size or hidden_size` features, twice that when bidirectional (the two
+    directions concatenated). Each layer is drawn by `jlstm.init_lstm` from its own key.
+
+    Args:
+      key: a PRNG key.
+      input_size: features per input step of the first layer.
+      hidden_size: cell size of every layer, or a sequence with one size per layer.
+      num_layers: number of layers; defaults to the length of `hidden_size` (or of
+        `proj_size`) when that is a sequence, else 1.
+      bidirectional: whether each layer is a `Bidirectional` pair of layers.
+      proj_size: output projection size (LSTMP) of every layer, or a sequence with one
+        size (or None) per layer; must be smaller than the layer's `hidden_size`.
+      bias: whether the layers have a bias.
+      forget_bias: value added to the forget-gate block of each bias.
+      dtype: floating dtype of every parameter.
+      **layer_options: further options of `jlstm.init_lstm` for every layer, such as its
+        initialisers (`weight_ih_init`, ...) or its variants (`peephole`, `layer_norm`, `cifg`).
+
+    Returns:
+      A tuple of `num_layers` layers: `LSTMParams`, or `Bidirectional(forward, backward)`
+      of `LSTMParams` when `bidirectional`. Run it with `jlstm.stack`.
+
+    Example:
+      >>> import jax, jlstm
+      >>> params = jlstm.init_stack(jax.random.key(0), 3, 8, num_layers=2, bidirectional=True)
+      >>> [layer.forward.weight_ih.shape for layer in params]
+      [(32, 3), (32, 16)]
+      >>> params = jlstm.init_stack(jax.random.key(0), 3, [8, 6], proj_size=[4, None])
+      >>> [layer.weight_ih.shape for layer in params], params[0].weight_hr.shape
+      ([(32, 3), (24, 4)], (4, 8))
+    """
+    size("init_stack", "input_size", input_size)
+    if not isinstance(bidirectional, bool | np.bool_):
+        fail("init_stack", "bidirectional", "a bool", repr(bidirectional), kind=LSTMTypeError)
+    if num_layers is None:
+        sequences = [value for value in (hidden_size, proj_size) if isinstance(value, Sequence)]
+        num_layers = len(sequences[0]) if sequences else 1
+    size("init_stack", "num_layers", num_layers)
+    hidden_sizes = _per_layer("hidden_size", hidden_size, num_layers, allow_none=False)
+    proj_sizes = _per_layer("proj_size", proj_size, num_layers, allow_none=True)
+    for k, (hidden, proj) in enumerate(zip(hidden_sizes, proj_sizes, strict=True)):
+        if proj is not None and proj >= hidden:
+            actual = f"{proj} with hidden_size={hidden} in layer {k}"
+            fail("init_stack", "proj_size", "smaller than the layer's hidden_size", actual)
+    layer_keys = jax.random.split(key, num_layers)
+    layers: list[LSTMParams | Bidirectional] = []
+    for k, (hidden, proj) in enumerate(zip(hidden_sizes, proj_sizes, strict=True)):
+        init = functools.partial(
+            init_lstm,
+            input_size=input_size,
+            hidden_size=hidden,
+            proj_size=proj,
+            bias=bias,
+            forget_bias=forget_bias,
+            dtype=dtype,
+            **layer_options,
+        )
+        if bidirectional:
+            forward_key, backward_key = jax.random.split(layer_keys[k])
+            layers.append(Bidirectional(init(forward_key), init(backward_key)))
+        else:
+            layers.append(init(layer_keys[k]))
+        input_size = (hidden if proj is None else proj) * (2 if bidirectional else 1)
+    return tuple(layers)
