@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
+from helpers import check
 from jax.test_util import check_grads
 
 import jlstm
@@ -24,16 +25,6 @@ MERGES = {  # the merge modes written out; Keras calls "mean" "ave"
     "mean": lambda a, b: (a + b) / 2,
     "mul": lambda a, b: a * b,
 }
-
-
-def check(name, actual, desired, tol, *, relative=False):
-    """Assert `max|actual - desired| <= tol` (times `max|desired|` if relative) and print it."""
-    actual, desired = np.asarray(actual), np.asarray(desired)
-    assert actual.shape == desired.shape, f"{name}: {actual.shape} != {desired.shape}"
-    err = float(np.max(np.abs(actual - desired))) if actual.size else 0.0
-    scale = float(np.max(np.abs(desired))) if relative else 1.0
-    print(f"{name}: max abs err {err:.2e}" + (f" (relative {err / scale:.2e})" if relative else ""))
-    assert err <= tol * scale, f"{name}: max abs error {err:.3g} > {tol * scale:.3g}"
 
 
 def inputs(shape, seed=1, dtype=np.float32):

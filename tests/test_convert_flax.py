@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_same_tree, check
 
 import jlstm
 from jlstm import convert
@@ -16,22 +17,6 @@ nnx = pytest.importorskip("flax.nnx")
 
 FLAX = 1e-5  # abs tolerance of float32 outputs against Flax
 BATCH, TIME, INPUT, HIDDEN = 3, 5, 4, 6
-
-
-def check(name, actual, desired, tol):
-    """Assert `max|actual - desired| <= tol` and print it."""
-    actual, desired = np.asarray(actual), np.asarray(desired)
-    assert actual.shape == desired.shape, f"{name}: {actual.shape} != {desired.shape}"
-    err = float(np.max(np.abs(actual - desired)))
-    print(f"{name}: max abs err {err:.2e}")
-    assert err <= tol, f"{name}: max abs error {err:.3g} > {tol:.3g}"
-
-
-def assert_same_tree(actual, desired):
-    assert jax.tree.structure(actual) == jax.tree.structure(desired)
-    for a, d in zip(jax.tree.leaves(actual), jax.tree.leaves(desired), strict=True):
-        assert a.dtype == d.dtype
-        np.testing.assert_array_equal(a, d)
 
 
 def inputs():

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import check
 
 import jlstm
 from jlstm import convert
@@ -17,15 +18,6 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 keras = pytest.importorskip("keras")
 
 KERAS = 1e-5  # abs tolerance of float32 outputs against Keras
-
-
-def check(name, actual, desired, tol):
-    """Assert `max|actual - desired| <= tol` and print it."""
-    actual, desired = np.asarray(actual), np.asarray(desired)
-    assert actual.shape == desired.shape, f"{name}: {actual.shape} != {desired.shape}"
-    err = float(np.max(np.abs(actual - desired)))
-    print(f"{name}: max abs err {err:.2e}")
-    assert err <= tol, f"{name}: max abs error {err:.3g} > {tol:.3g}"
 
 
 def assert_same_list(actual, desired):

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+from helpers import assert_same_tree as assert_same_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,13 +45,6 @@ def random_stack(rng, input_size, hidden_size, num_layers, bidirectional, proj_s
         layers.append(jlstm.Bidirectional(*directions) if bidirectional else directions[0])
         features = (1 + bidirectional) * (proj_size or hidden_size)
     return layers[0] if num_layers == 1 and not bidirectional else tuple(layers)
-
-
-def assert_same_params(actual, desired):
-    assert jax.tree.structure(actual) == jax.tree.structure(desired)
-    for a, d in zip(jax.tree.leaves(actual), jax.tree.leaves(desired), strict=True):
-        assert a.dtype == d.dtype
-        np.testing.assert_array_equal(a, d)
 
 
 sizes = st.integers(1, 5)

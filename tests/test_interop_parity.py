@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import check
 
 import jlstm
 
@@ -20,16 +21,6 @@ KERAS = 1e-6  # abs tolerance against Keras
 X_DATA = np.eye(4, dtype=np.float32)[
     [["helo".index(c) for c in w] for w in ("hello", "eolll", "lleel")]
 ]
-
-
-def check(name, actual, desired, tol, *, relative=False):
-    """Assert `max|actual - desired| <= tol` (times `max|desired|` if relative) and print it."""
-    actual, desired = np.asarray(actual), np.asarray(desired)
-    assert actual.shape == desired.shape, f"{name}: {actual.shape} != {desired.shape}"
-    err = float(np.max(np.abs(actual - desired)))
-    scale = float(np.max(np.abs(desired))) if relative else 1.0
-    print(f"{name}: max abs err {err:.2e}" + (f" (relative {err / scale:.2e})" if relative else ""))
-    assert err <= tol * scale, f"{name}: max abs error {err:.3g} > {tol * scale:.3g}"
 
 
 def uniform(rng, *shape):
