@@ -211,7 +211,14 @@ def lstm(
     params_dtype = params.weight_ih.dtype
     layout = "(time, *batch, input_size)" if time_major else "(*batch, time, input_size)"
     check.inputs("lstm", "xs", xs, layout, input_size, params_dtype, dtype)
-    flags = {"reverse": reverse, "time_major": time_major, "remat": remat, "checks": checks}
+    flags = {
+        "reverse": reverse,
+        "time_major": time_major,
+        "remat": remat,
+        "checks": checks,
+        "return_gates": return_gates,
+        "jvp": jvp,
+    }
     for name, value in flags.items():
         check.flag("lstm", name, value)
     _check_unroll(unroll)
@@ -236,7 +243,6 @@ def lstm(
     )
     if key is not None:
         check.prng_key("lstm", key)
-    check.flag("lstm", "return_gates", return_gates)
     if checks:
         runtime.finite_steps("lstm", "xs", xs, _read_steps(lengths, mask, time, time_major))
     xs = _saturate_infinities(xs if time_major else jnp.moveaxis(xs, -2, 0), params, dtype)
@@ -248,7 +254,6 @@ def lstm(
         or return_gates
         or variants.has_variants(params)
     )
-    check.flag("lstm", "jvp", jvp)
     if plain and not (jvp or remat or dtype is not None or unroll != 1 or time == 0):
         state, ys = _fused(prepare(params), state, xs, reverse)
     elif plain:  # the cell equations and nothing else in the loop
