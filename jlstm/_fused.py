@@ -11,7 +11,8 @@ backward loop. Here a `jax.custom_vjp` keeps only the recurrence in the reverse 
     p_t &= [g_t i_t (1-i_t),\; c_{t-1} f_t (1-f_t),\; i_t (1-g_t^2),\;
             \tanh c_t\, o_t (1-o_t)], \qquad q_t = o_t (1 - \tanh^2 c_t)
 
-with :math:`p_t, q_t, f_t` saved by the forward pass;
+with :math:`p_t, q_t, f_t` saved by the forward pass (each :math:`\delta z_t` is written over
+:math:`p_t`, so the backward pass needs no second buffer of that size);
 it computes everything else after the loop as single matrix products over all steps:
 :math:`[\bar W_{ih}, \bar W_{hh}] = \delta Z^T [X, H_{prev}]` (one GEMM),
 :math:`\bar b = \sum \delta Z`, :math:`\bar X = \delta Z W_{ih}`.
@@ -85,16 +86,18 @@ def _sequence_bwd(residuals, cotangents):
     weight_hr = None if w_hr is None else jnp.transpose(w_hr)
 
     def body(carry, step):
-        dh, dc = carry
-        dy, p_t, q_t, f_t = step
+        dh, dc, buffer = carry
+        dy, q_t, f_t, t = step
         dh = dh + dy
         dr = dh if weight_hr is None else dh @ weight_hr
         dc = dc + dr * q_t
-        dz = jnp.concatenate([dc, dc, dc, dr], axis=-1) * p_t
-        return (dz @ weight_hh, dc * f_t), (dz, None if weight_hr is None else dh)
+        dz = jnp.concatenate([dc, dc, dc, dr], axis=-1) * buffer[t]
+        # dz_t replaces p_t, which no later step reads: one (time, batch, 4H) buffer, not two.
+        buffer = jax.lax.dynamic_update_index_in_dim(buffer, dz, t, 0)
+        return (dz @ weight_hh, dc * f_t, buffer), None if weight_hr is None else dh
 
-    carry = (dh_last, dc_last)
-    (dh0, dc0), (dz, dh_all) = jax.lax.scan(body, carry, (dys, p, q, f), reverse=True)
+    steps = (dys, q, f, jnp.arange(xs.shape[0]))
+    (dh0, dc0, dz), dh_all = jax.lax.scan(body, (dh_last, dc_last, p), steps, reverse=True)
     dz_rows = _rows(dz)
     # One GEMM for both weight gradients, in the (4H, features) layout it is fastest in.
     h_prev = jnp.concatenate([h0[None], ys[:-1]])
