@@ -15,6 +15,8 @@ import numpy as np
 
 from jlstm import _checkify as runtime
 from jlstm._errors import LSTMTypeError, fail, float_dtype, shape_str
+from jlstm._errors import flag as flag
+from jlstm._errors import prng_key as prng_key
 from jlstm._params import LayerNorm, LSTMParams, LSTMState, gate_blocks
 
 
@@ -261,22 +263,6 @@ def rate(fn: str, arg: str, value: Any) -> float:
     return float(value)
 
 
-def prng_key(fn: str, value: Any) -> None:
-    """Check a single PRNG key: `jax.random.key(...)` or a raw uint32 `jax.random.PRNGKey`."""
-    array(fn, "key", value)
-    typed = jnp.issubdtype(value.dtype, jax.dtypes.prng_key)
-    raw = value.dtype == jnp.uint32 and value.ndim == 1
-    if not (value.shape == () if typed else raw):
-        fail(
-            fn,
-            "key",
-            "one PRNG key such as jax.random.key(0)",
-            f"dtype {value.dtype} and shape {shape_str(value.shape)}",
-            "For one key per sequence, jax.vmap the call over split keys.",
-            kind=LSTMTypeError,
-        )
-
-
 def step_flags(fn: str, arg: str, value: Any, shape: tuple[int, ...], layout: str) -> jax.Array:
     """Check a per-step boolean array such as `mask` or `resets`, of `shape` spelt `layout`."""
     if isinstance(value, list | tuple):
@@ -294,9 +280,3 @@ def step_flags(fn: str, arg: str, value: Any, shape: tuple[int, ...], layout: st
     if tuple(value.shape) != shape:
         fail(fn, arg, f"of shape {layout} = {shape_str(shape)}", f"shape {shape_str(value.shape)}")
     return jnp.asarray(value)
-
-
-def flag(fn: str, arg: str, value: Any) -> None:
-    """Check a Python bool option (it selects the traced program, so it cannot be traced)."""
-    if not isinstance(value, bool | np.bool_):
-        fail(fn, arg, "a Python bool", repr(value), kind=LSTMTypeError)

@@ -1,6 +1,6 @@
 """jlstm's exceptions and the format of every message they carry.
 
-A leaf module (NumPy and jax.numpy only) so that both `_params` and `_checks` can use it.
+A leaf module (NumPy and JAX only) so that both `_params` and `_checks` can use it.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -66,3 +67,27 @@ def float_dtype(fn: str, arg: str, dtype: Any) -> jnp.dtype:
     if not jnp.issubdtype(dtype, jnp.floating):
         fail(fn, arg, "a floating dtype such as jnp.float32", dtype, kind=LSTMTypeError)
     return dtype
+
+
+def flag(fn: str, arg: str, value: Any) -> None:
+    """Check a Python bool option (it selects the traced program, so it cannot be traced)."""
+    if not isinstance(value, bool | np.bool_):
+        fail(fn, arg, "a Python bool", repr(value), kind=LSTMTypeError)
+
+
+def prng_key(fn: str, value: Any) -> None:
+    """Check a single PRNG key: `jax.random.key(...)` or a raw uint32 `jax.random.PRNGKey`."""
+    expected = "one PRNG key such as jax.random.key(0)"
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        fail(fn, "key", expected, repr(value), kind=LSTMTypeError)
+    typed = jnp.issubdtype(value.dtype, jax.dtypes.prng_key)
+    raw = value.dtype == jnp.uint32 and value.ndim == 1
+    if not (value.shape == () if typed else raw):
+        fail(
+            fn,
+            "key",
+            expected,
+            f"dtype {value.dtype} and shape {shape_str(value.shape)}",
+            "For one key per sequence, jax.vmap the call over split keys.",
+            kind=LSTMTypeError,
+        )

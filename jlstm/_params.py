@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlstm._errors import LSTMTypeError, fail, float_dtype, size
+from jlstm._errors import LSTMTypeError, fail, flag, float_dtype, prng_key, size
 
 __all__ = [
     "Bidirectional",
@@ -155,8 +155,12 @@ def init_lstm(
       >>> variant.weight_ih.shape, variant.weight_peephole.shape
       ((6, 4), (2, 2))
     """
+    prng_key("init_lstm", key)
     size("init_lstm", "input_size", input_size)
     size("init_lstm", "hidden_size", hidden_size)
+    options = {"bias": bias, "peephole": peephole, "layer_norm": layer_norm, "cifg": cifg}
+    for name, value in options.items():
+        flag("init_lstm", name, value)
     size("init_lstm", "proj_size", proj_size, allow_none=True)
     if proj_size is not None and proj_size >= hidden_size:
         fail("init_lstm", "proj_size", f"smaller than hidden_size={hidden_size}", proj_size)
@@ -200,7 +204,8 @@ def zero_state(
 
     Args:
       params: the layer the state is for; fixes `hidden_size` and `out_size`.
-      batch_shape: leading batch dims, e.g. `()` for one sequence or `(batch,)`.
+      batch_shape: leading batch dims, e.g. `()` for one sequence or `(batch,)`; an int
+        `n` means `(n,)`.
       dtype: dtype of `h` and `c`; defaults to the dtype of the params.
 
     Returns:
@@ -216,6 +221,11 @@ def zero_state(
     """
     if not isinstance(params, LSTMParams):
         fail("zero_state", "params", "an LSTMParams", type(params).__name__, kind=LSTMTypeError)
+    if isinstance(batch_shape, int | np.integer) and not isinstance(batch_shape, bool):
+        batch_shape = (batch_shape,)  # like NumPy's shapes: `zero_state(params, 8)`
+    if not isinstance(batch_shape, Sequence):
+        expected = "a tuple of non-negative ints"
+        fail("zero_state", "batch_shape", expected, repr(batch_shape), kind=LSTMTypeError)
     batch_shape = tuple(batch_shape)
     for dim in batch_shape:
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 0:

@@ -10,6 +10,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jlstm import _checks as checks
 from jlstm._errors import LSTMTypeError, fail, shape_str
@@ -70,6 +71,10 @@ def sequence_mask(lengths: jax.Array, time: int) -> jax.Array:
       Array([[ True,  True, False],
              [False, False, False]], dtype=bool)
     """
+    if isinstance(time, bool) or not isinstance(time, int | np.integer):
+        fail("train.sequence_mask", "time", "a non-negative int", repr(time), kind=LSTMTypeError)
+    if time < 0:
+        fail("train.sequence_mask", "time", "a non-negative int", time)
     lengths = jnp.asarray(lengths)
     steps = jnp.arange(time, dtype=lengths.dtype).reshape((1,) * lengths.ndim + (time,))
     return steps < lengths[..., None]

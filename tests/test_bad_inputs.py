@@ -49,11 +49,14 @@ init-input-size-zero        init_lstm                 `input_size=0`            
 init-proj-negative          init_lstm                 `proj_size=-1`                  Value
 init-dtype-bool             init_lstm                 `dtype=bool`                    Type
 init-hidden-float           init_lstm                 `hidden_size=4.0`               Type
+init-int-key                init_lstm                 `key=0` (an int)                Type
+init-bias-string            init_lstm                 `bias="no"`                     Type
 init-stack-no-layers        init_stack                `num_layers=0`                  Value
 init-stack-size-count       init_stack                2 hidden sizes for 3 layers     Value
 init-stack-proj             init_stack                `proj_size` >= a hidden_size    Value
 init-stack-bidirectional    init_stack                `bidirectional="yes"`           Type
 zero-state-float-batch      zero_state                `batch_shape=(2.5,)`            Value
+zero-state-float-shape      zero_state                `batch_shape=2.5`               Type
 zero-state-bidirectional    zero_state                a Bidirectional as params       Type
 zero-state-int-dtype        zero_state                `dtype=jnp.int32`               Type
 to-torch-dict               convert.to_torch          a dict as params                Type
@@ -67,6 +70,7 @@ train-step-optimizer        train.make_train_step     `optimizer="adam"`        
 train-float-labels          train.sequence_cross_...  float32 `labels`                Type
 train-lengths-shape         train.masked_mean         `lengths` (1,) for batch 2      Value
 train-float-lengths         train.last_valid          float32 `lengths`               Type
+train-mask-negative-time    train.sequence_mask       `time=-1`                       Value
 flax-no-features            flax.LSTM                 `features=0`                    Value
 flax-dropout-one-layer      flax.LSTM                 `dropout=0.5`, one layer        Value
 ==========================  ========================  ==============================  =====
@@ -203,6 +207,10 @@ CASES = [
          lambda: jlstm.init_lstm(KEY, 3, 4, dtype=bool)),
     Case("init-hidden-float", "init_lstm", "hidden_size", T, r"positive int, got 4.0",
          lambda: jlstm.init_lstm(KEY, 3, 4.0)),
+    Case("init-int-key", "init_lstm", "key", T, r"PRNG key such as jax.random.key\(0\), got 0",
+         lambda: jlstm.init_lstm(0, 3, 4)),
+    Case("init-bias-string", "init_lstm", "bias", T, r"Python bool, got 'no'",
+         lambda: jlstm.init_lstm(KEY, 3, 4, bias="no")),
     Case("init-stack-no-layers", "init_stack", "num_layers", V, r"positive int, got 0",
          lambda: jlstm.init_stack(KEY, 3, 4, num_layers=0)),
     Case("init-stack-size-count", "init_stack", "hidden_size", V, r"num_layers=3.*got 2 sizes",
@@ -213,6 +221,8 @@ CASES = [
          lambda: jlstm.init_stack(KEY, 3, 4, bidirectional="yes")),
     Case("zero-state-float-batch", "zero_state", "batch_shape", V, r"ints, got \(2.5,\)",
          lambda: jlstm.zero_state(PARAMS, (2.5,))),
+    Case("zero-state-float-shape", "zero_state", "batch_shape", T, r"ints, got 2.5",
+         lambda: jlstm.zero_state(PARAMS, 2.5)),
     Case("zero-state-bidirectional", "zero_state", "params", T, r"LSTMParams, got Bidirectional",
          lambda: jlstm.zero_state(PAIR, (2,))),
     Case("zero-state-int-dtype", "zero_state", "dtype", T, r"floating dtype.*got int32",
@@ -241,6 +251,8 @@ CASES = [
          lambda: train.masked_mean(jnp.zeros((2, 5)), jnp.array([5]))),
     Case("train-float-lengths", "train.last_valid", "lengths", T, r"got dtype float32",
          lambda: train.last_valid(jnp.zeros((2, 5, 4)), jnp.array([5.0, 5.0]))),
+    Case("train-mask-negative-time", "train.sequence_mask", "time", V, r"non-negative int, got -1",
+         lambda: train.sequence_mask(jnp.array([2, 0]), -1)),
     Case("flax-no-features", "flax.LSTM", "features", V, r"positive int, got 0",
          lambda: flax_lstm(features=0).init(KEY, XS)),
     Case("flax-dropout-one-layer", "flax.LSTM", "dropout", V, r"0.0 for one layer.*got 0.5",

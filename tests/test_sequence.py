@@ -191,3 +191,4 @@ def test_zero_state(x64):
     assert state.c.dtype == jnp.float32
     assert not np.any(state.h) and not np.any(state.c)
     assert jlstm.zero_state(params, dtype=jnp.float64).c.dtype == jnp.float64
+    assert jlstm.zero_state(params, 4).h.shape == jlstm.zero_state(params, (4,)).h.shape == (4, 2)
