@@ -221,7 +221,11 @@ XS = jnp.zeros((2, 5, 3), jnp.float32)
             r"`recurrent_dropout` must be a Python float .*cannot be a traced array",
         ),
         ({"zoneout_h": "0.1"}, LSTMTypeError, r"`zoneout_h` must be a Python float"),
-        ({"key": 0, "input_dropout": 0.1}, LSTMTypeError, r"`key` must be an array, got int"),
+        (
+            {"key": 0, "input_dropout": 0.1},
+            LSTMTypeError,
+            r"`key` must be one PRNG key such as jax.random.key\(0\), got 0",
+        ),
         (
             {"key": jax.random.split(KEY, 2), "input_dropout": 0.1},
             LSTMTypeError,
