@@ -33,6 +33,9 @@ class CallOptions(Protocol):
     return_sequences: bool
     return_state: bool
     dtype: Any
+    unroll: int | bool
+    remat: bool
+    jvp: bool
 
 
 class Options(CallOptions, Protocol):
@@ -58,7 +61,8 @@ def check_options(fn: str, options: Options) -> None:
     size(fn, "proj_size", options.proj_size, allow_none=True)
     if options.proj_size is not None and options.proj_size >= options.features:
         fail(fn, "proj_size", f"smaller than features={options.features}", options.proj_size)
-    for name in ("bidirectional", "bias", "time_major", "return_sequences", "return_state"):
+    flags = ("bidirectional", "bias", "time_major", "return_sequences", "return_state")
+    for name in (*flags, "remat", "jvp"):
         checks.flag(fn, name, getattr(options, name))
     layer_checks.merge_mode(fn, options.merge_mode, allow_none=False)
     for name in ("dropout", "input_dropout", "recurrent_dropout"):
@@ -193,8 +197,11 @@ def call(
     *,
     lengths: jax.Array | None,
     key: jax.Array | None,
+    run_checks: bool,
 ) -> jax.Array | tuple[jax.Array, ...]:
     """Run `params` over `xs` with the functional API and shape the result like Keras.
+
+    `run_checks` is `jlstm.lstm`'s `checks`: the module's option, off while initialising.
 
     Returns the outputs `(*batch, time, features)` (`return_sequences=True`) or the last
     output `(*batch, features)`; with `return_state=True`, a tuple of it followed by the
@@ -202,7 +209,7 @@ def call(
     """
     initial = initial_state(fn, params, initial)
     with layer_checks.context(f"(called by jlstm.{fn})"):
-        final_state, ys = _run(options, params, xs, initial, lengths, key)
+        final_state, ys = _run(options, params, xs, initial, lengths, key, run_checks)
     last_layer = final_state if isinstance(params, LSTMParams | Bidirectional) else final_state[-1]
     output = ys if options.return_sequences else _last_output(last_layer, options.merge_mode)
     if not options.return_state:
@@ -217,6 +224,7 @@ def _run(
     initial: Any,
     lengths: jax.Array | None,
     key: jax.Array | None,
+    run_checks: bool,
 ) -> tuple[Any, jax.Array]:
     """The functional API's run of `params`: `jlstm.lstm`, `bidirectional` or `stack`."""
     layer_options = {
@@ -226,6 +234,10 @@ def _run(
         "input_dropout": options.input_dropout,
         "recurrent_dropout": options.recurrent_dropout,
         "key": key,
+        "unroll": options.unroll,
+        "remat": options.remat,
+        "jvp": options.jvp,
+        "checks": run_checks,
     }
     if isinstance(params, LSTMParams):
         return lstm(params, xs, initial, **layer_options)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jlstm import _flax_layer as layer
-from jlstm._errors import fail
+from jlstm._errors import fail, flag
 from jlstm._params import GLOROT_UNIFORM, ORTHOGONAL, Initializer
 
 __all__ = ["LSTM"]
@@ -64,6 +64,10 @@ class LSTM(nn.Module):
       param_dtype: dtype of the params.
       dtype: compute dtype of the matrix products (see `jlstm.lstm`); None for the
         params' dtype, which the inputs must then have.
+      unroll, remat, jvp, checks: passed to `jlstm.lstm` for every layer (see there):
+        loop unrolling, recomputation in the backward pass, forward-mode support, and
+        run-time checks (run `apply` through `jlstm.checked` to see them; `init` skips
+        them).
 
     Example:
       >>> import jax, jax.numpy as jnp, jlstm
@@ -99,6 +103,10 @@ class LSTM(nn.Module):
     bias_init: Initializer = jax.nn.initializers.zeros
     param_dtype: Any = jnp.float32
     dtype: Any = None
+    unroll: int | bool = 1
+    remat: bool = False
+    jvp: bool = False
+    checks: bool = False
 
     @nn.compact
     def __call__(
@@ -142,4 +150,8 @@ class LSTM(nn.Module):
                     'Pass apply(..., rngs={"dropout": key}), or deterministic=True.',
                 )
             key = self.make_rng("dropout")
-        return layer.call(fn, self, params, xs, initial_state, lengths=lengths, key=key)
+        flag(fn, "checks", self.checks)
+        run_checks = self.checks and not self.is_initializing()
+        return layer.call(
+            fn, self, params, xs, initial_state, lengths=lengths, key=key, run_checks=run_checks
+        )

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jlstm import _flax_layer as layer
-from jlstm._errors import LSTMTypeError, fail, shape_str, size
+from jlstm._errors import LSTMTypeError, fail, flag, shape_str, size
 from jlstm._params import GLOROT_UNIFORM, ORTHOGONAL, Initializer
 
 __all__ = ["NNXLSTM"]
@@ -63,8 +63,8 @@ class NNXLSTM(nnx.Module):
       features: hidden size of each layer (size of `c`).
       num_layers, bidirectional, proj_size, bias, merge_mode, dropout, input_dropout,
         recurrent_dropout, time_major, return_sequences, return_state, forget_bias,
-        weight_ih_init, weight_hh_init, weight_hr_init, bias_init, param_dtype, dtype:
-        as in `jlstm.flax.LSTM`.
+        weight_ih_init, weight_hh_init, weight_hr_init, bias_init, param_dtype, dtype,
+        unroll, remat, jvp, checks: as in `jlstm.flax.LSTM`.
       deterministic: whether dropout is off.
       rngs: the "params" stream draws the params; the "dropout" stream (else the
         default one), forked, draws the dropout masks.
@@ -107,6 +107,10 @@ class NNXLSTM(nnx.Module):
         bias_init: Initializer = jax.nn.initializers.zeros,
         param_dtype: Any = jnp.float32,
         dtype: Any = None,
+        unroll: int | bool = 1,
+        remat: bool = False,
+        jvp: bool = False,
+        checks: bool = False,
         rngs: nnx.Rngs,
     ) -> None:
         options = types.SimpleNamespace(
@@ -129,9 +133,14 @@ class NNXLSTM(nnx.Module):
             bias_init=bias_init,
             param_dtype=param_dtype,
             dtype=dtype,
+            unroll=unroll,
+            remat=remat,
+            jvp=jvp,
+            checks=checks,
         )
         size(FN, "in_features", in_features)
         layer.check_options(FN, options)
+        flag(FN, "checks", checks)
         # What a call reads; the sizes and initialisers live on in the params.
         self.merge_mode = merge_mode
         self.dropout = dropout
@@ -142,6 +151,10 @@ class NNXLSTM(nnx.Module):
         self.return_state = return_state
         self.deterministic = deterministic
         self.dtype = dtype
+        self.unroll = unroll
+        self.remat = remat
+        self.jvp = jvp
+        self.checks = checks
         params = layer.init_params(options, rngs.params(), in_features)
         self.lstm = nnx.data(jax.tree.map(nnx.Param, params))
         try:
@@ -211,4 +224,13 @@ class NNXLSTM(nnx.Module):
                     "or call model.eval().",
                 )
             key = _key(source)
-        return layer.call(FN, self, self.params, xs, initial_state, lengths=lengths, key=key)
+        return layer.call(
+            FN,
+            self,
+            self.params,
+            xs,
+            initial_state,
+            lengths=lengths,
+            key=key,
+            run_checks=self.checks,
+        )

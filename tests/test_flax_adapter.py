@@ -477,3 +477,45 @@ def test_errors_inside_name_the_module(kind):
     with pytest.raises(jlstm.LSTMTypeError, match=r"jlstm\.lstm: `xs`.*dtype") as error:
         call(jnp.ones((2, 5, 4), jnp.float16))
     assert any("(called by jlstm.flax." in note for note in error.value.__notes__)
+
+
+def pure(kind, xs, **options):
+    """A module of `kind` as `(jlstm params, a pure function of the inputs)`, for transforms."""
+    if kind == "linen":
+        model = jflax.LSTM(features=FEATURES, **options)
+        variables = model.init(jax.random.key(0), xs)
+        return variables["params"]["lstm"], lambda x: model.apply(variables, x)
+    model = jflax.NNXLSTM(xs.shape[-1], FEATURES, rngs=nnx.Rngs(0), **options)
+    graphdef, state = nnx.split(model)
+    return model.params, lambda x: nnx.merge(graphdef, state)(x)
+
+
+@pytest.mark.parametrize("kind", ["linen", "nnx"])
+def test_loop_options_reach_every_layer(kind):
+    # unroll / remat / jvp select how the loop runs, not what it computes.
+    xs = inputs((2, 6, 4))
+    options = {"num_layers": 2, "bidirectional": True, "unroll": 2, "remat": True, "jvp": True}
+    params, call = pure(kind, xs, **options)
+    loop = {"unroll": 2, "remat": True, "jvp": True}
+    np.testing.assert_allclose(call(xs), jlstm.stack(params, xs, **loop)[1], atol=1e-6)
+    tangent = inputs(xs.shape, seed=2)
+    _, tangent_out = jax.jvp(call, (xs,), (tangent,))  # forward mode needs jvp=True
+    _, expected = jax.jvp(lambda x: jlstm.stack(params, x, **loop)[1], (xs,), (tangent,))
+    np.testing.assert_allclose(tangent_out, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["linen", "nnx"])
+def test_checks_option_reports_through_checked(kind):
+    xs = inputs((2, 5, 4)).at[1, 3, 0].set(jnp.nan)
+    _, call = pure(kind, xs, checks=True)  # linen's init skips the checks
+    with pytest.raises(jlstm.LSTMValueError, match=r"xs\[1, 3, 0\]"):
+        jlstm.checked(jax.jit(call))(xs)
+    _, unchecked = pure(kind, xs)
+    assert np.isnan(np.asarray(unchecked(xs))[1, 3:]).all()
+
+
+@pytest.mark.parametrize("kind", ["linen", "nnx"])
+@pytest.mark.parametrize("flag", ["remat", "jvp", "checks"])
+def test_loop_flags_must_be_bools(kind, flag):
+    with pytest.raises(jlstm.LSTMTypeError, match=rf"`{flag}` must be a Python bool, got 'yes'"):
+        pure(kind, inputs((2, 5, 4)), **{flag: "yes"})
