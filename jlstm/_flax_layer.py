@@ -112,8 +112,8 @@ def init_params(options: Options, key: jax.Array, input_size: int) -> Params:
     """Draw the params: one layer as `LSTMParams` / `Bidirectional`, more as a stack tuple.
 
     Layer k > 0 reads the merged outputs of layer k - 1: both directions side by side
-    for `merge_mode="concat"`, else one direction's size (which `init_stack` alone,
-    built for concatenation, does not know).
+    for `merge_mode="concat"`, else one direction's size. Each layer comes from its own
+    key of `jax.random.split(key, num_layers)`.
     """
     out_size = options.proj_size or options.features
     if options.bidirectional and options.merge_mode == "concat":

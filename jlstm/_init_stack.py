@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jlstm._checks_layers import merge_mode as check_merge_mode
 from jlstm._errors import LSTMTypeError, fail, size
 from jlstm._params import Bidirectional, LSTMParams, init_lstm
 
@@ -36,6 +37,7 @@ def init_stack(
     *,
     num_layers: int | None = None,
     bidirectional: bool = False,
+    merge_mode: str = "concat",
     proj_size: int | Sequence[int | None] | None = None,
     bias: bool = True,
     forget_bias: float = 1.0,
@@ -45,8 +47,8 @@ def init_stack(
     """Initialise a stack of LSTM layers, laid out like `torch.nn.LSTM`.
 
     Layer 0 reads `input_size` features; layer k > 0 reads the outputs of layer k - 1:
-    `proj_size or hidden_size` features, twice that when bidirectional (the two
-    directions concatenated). Each layer is drawn by `jlstm.init_lstm` from its own key.
+    `proj_size or hidden_size` features, twice that when bidirectional with
+    `merge_mode="concat"`. Each layer is drawn by `jlstm.init_lstm` from its own key.
 
     Args:
       key: a PRNG key.
@@ -55,6 +57,8 @@ def init_stack(
       num_layers: number of layers; defaults to the length of `hidden_size` (or of
         `proj_size`) when that is a sequence, else 1.
       bidirectional: whether each layer is a `Bidirectional` pair of layers.
+      merge_mode: how `jlstm.stack` will merge the directions of each bidirectional
+        layer ("concat", "sum", "mean" or "mul"); it sizes the next layer's input.
       proj_size: output projection size (LSTMP) of every layer, or a sequence with one
         size (or None) per layer; must be smaller than the layer's `hidden_size`.
       bias: whether the layers have a bias.
@@ -68,10 +72,15 @@ def init_stack(
       of `LSTMParams` when `bidirectional`. Run it with `jlstm.stack`.
 
     Example:
-      >>> import jax, jlstm
+      >>> import jax, jax.numpy as jnp, jlstm
       >>> params = jlstm.init_stack(jax.random.key(0), 3, 8, num_layers=2, bidirectional=True)
       >>> [layer.forward.weight_ih.shape for layer in params]
       [(32, 3), (32, 16)]
+      >>> summed = jlstm.init_stack(jax.random.key(0), 3, 8, num_layers=2, bidirectional=True,
+      ...                           merge_mode="sum")
+      >>> summed[1].forward.weight_ih.shape, jlstm.stack(summed, jnp.ones((5, 3)),
+      ...                                                merge_mode="sum")[1].shape
+      ((32, 8), (5, 8))
       >>> params = jlstm.init_stack(jax.random.key(0), 3, [8, 6], proj_size=[4, None])
       >>> [layer.weight_ih.shape for layer in params], params[0].weight_hr.shape
       ([(32, 3), (24, 4)], (4, 8))
@@ -79,6 +88,7 @@ def init_stack(
     size("init_stack", "input_size", input_size)
     if not isinstance(bidirectional, bool | np.bool_):
         fail("init_stack", "bidirectional", "a bool", repr(bidirectional), kind=LSTMTypeError)
+    check_merge_mode("init_stack", merge_mode, allow_none=False)
     if num_layers is None:
         sequences = [value for value in (hidden_size, proj_size) if isinstance(value, Sequence)]
         num_layers = len(sequences[0]) if sequences else 1
@@ -107,5 +117,6 @@ def init_stack(
             layers.append(Bidirectional(init(forward_key), init(backward_key)))
         else:
             layers.append(init(layer_keys[k]))
-        input_size = (hidden if proj is None else proj) * (2 if bidirectional else 1)
+        concatenated = bidirectional and merge_mode == "concat"
+        input_size = (hidden if proj is None else proj) * (2 if concatenated else 1)
     return tuple(layers)

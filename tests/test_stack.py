@@ -224,6 +224,19 @@ def test_init_stack_per_layer_sizes():
     assert len(init_shapes(3, 5, proj_size=[2, 3])) == 2  # num_layers from proj_size
 
 
+@pytest.mark.parametrize("merge_mode, width", [("concat", 12), ("sum", 6), ("mean", 6), ("mul", 6)])
+def test_init_stack_sizes_inputs_for_the_merge_mode(merge_mode, width):
+    params = init_shapes(3, 6, num_layers=3, bidirectional=True, merge_mode=merge_mode)
+    assert [layer.forward.weight_ih for layer in params] == [(24, 3), (24, width), (24, width)]
+    abstract = jax.eval_shape(
+        lambda: jlstm.init_stack(KEY, 3, 6, num_layers=3, bidirectional=True, merge_mode=merge_mode)
+    )
+    _, ys = jax.eval_shape(
+        lambda p: jlstm.stack(p, jnp.zeros((2, 5, 3)), merge_mode=merge_mode), abstract
+    )
+    assert ys.shape == (2, 5, width)
+
+
 def test_init_stack_values():
     params = jlstm.init_stack(KEY, 3, 4, num_layers=2, bidirectional=True)
     leaves = [p for layer in params for p in layer]
@@ -278,6 +291,7 @@ def test_init_stack_variants_reach_every_layer():
             r"hidden_size=3 in layer 1",
         ),
         ({"bidirectional": "yes"}, LSTMTypeError, r"`bidirectional` must be a bool, got 'yes'"),
+        ({"merge_mode": None}, LSTMValueError, r"`merge_mode` must be one of 'concat'.*got None"),
         ({"input_size": 0}, LSTMValueError, r"`input_size` must be a positive int"),
     ],
 )
