@@ -52,6 +52,7 @@ class Options(CallOptions, Protocol):
     weight_hr_init: Initializer
     bias_init: Initializer
     param_dtype: Any
+    checks: bool
 
 
 def check_options(fn: str, options: Options) -> None:
@@ -62,7 +63,7 @@ def check_options(fn: str, options: Options) -> None:
     if options.proj_size is not None and options.proj_size >= options.features:
         fail(fn, "proj_size", f"smaller than features={options.features}", options.proj_size)
     flags = ("bidirectional", "bias", "time_major", "return_sequences", "return_state")
-    for name in (*flags, "remat", "jvp"):
+    for name in (*flags, "remat", "jvp", "checks"):
         checks.flag(fn, name, getattr(options, name))
     layer_checks.merge_mode(fn, options.merge_mode, allow_none=False)
     for name in ("dropout", "input_dropout", "recurrent_dropout"):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jlstm import _flax_layer as layer
-from jlstm._errors import fail, flag
+from jlstm._errors import fail
 from jlstm._params import GLOROT_UNIFORM, ORTHOGONAL, Initializer
 
 __all__ = ["LSTM"]
@@ -150,7 +150,6 @@ class LSTM(nn.Module):
                     'Pass apply(..., rngs={"dropout": key}), or deterministic=True.',
                 )
             key = self.make_rng("dropout")
-        flag(fn, "checks", self.checks)
         run_checks = self.checks and not self.is_initializing()
         return layer.call(
             fn, self, params, xs, initial_state, lengths=lengths, key=key, run_checks=run_checks

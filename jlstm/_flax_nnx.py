@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jlstm import _flax_layer as layer
-from jlstm._errors import LSTMTypeError, fail, flag, shape_str, size
+from jlstm._errors import LSTMTypeError, fail, shape_str, size
 from jlstm._params import GLOROT_UNIFORM, ORTHOGONAL, Initializer
 
 __all__ = ["NNXLSTM"]
@@ -140,7 +140,6 @@ class NNXLSTM(nnx.Module):
         )
         size(FN, "in_features", in_features)
         layer.check_options(FN, options)
-        flag(FN, "checks", checks)
         # What a call reads; the sizes and initialisers live on in the params.
         self.merge_mode = merge_mode
         self.dropout = dropout
