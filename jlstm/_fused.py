@@ -86,18 +86,22 @@ def _sequence_bwd(residuals, cotangents):
     weight_hr = None if w_hr is None else jnp.transpose(w_hr)
 
     def body(carry, step):
-        dh, dc, buffer = carry
+        dh, dc, p_t, buffer = carry
         dy, q_t, f_t, t = step
         dh = dh + dy
         dr = dh if weight_hr is None else dh @ weight_hr
         dc = dc + dr * q_t
-        dz = jnp.concatenate([dc, dc, dc, dr], axis=-1) * buffer[t]
+        dz = jnp.concatenate([dc, dc, dc, dr], axis=-1) * p_t
         # dz_t replaces p_t, which no later step reads: one (time, batch, 4H) buffer, not two.
+        # p_t came with the carry, read one step ahead: when one fusion both reads the
+        # buffer and writes it, XLA copies the whole buffer at every step.
         buffer = jax.lax.dynamic_update_index_in_dim(buffer, dz, t, 0)
-        return (dz @ weight_hh, dc * f_t, buffer), None if weight_hr is None else dh
+        p_next = jax.lax.dynamic_index_in_dim(buffer, jnp.maximum(t - 1, 0), 0, keepdims=False)
+        return (dz @ weight_hh, dc * f_t, p_next, buffer), None if weight_hr is None else dh
 
     steps = (dys, q, f, jnp.arange(xs.shape[0]))
-    (dh0, dc0, dz), dh_all = jax.lax.scan(body, (dh_last, dc_last, p), steps, reverse=True)
+    carry = (dh_last, dc_last, p[-1], p)
+    (dh0, dc0, _, dz), dh_all = jax.lax.scan(body, carry, steps, reverse=True)
     dz_rows = _rows(dz)
     # One GEMM for both weight gradients, in the (4H, features) layout it is fastest in.
     h_prev = jnp.concatenate([h0[None], ys[:-1]])
