@@ -126,8 +126,8 @@ def compute_dtype(fn: str, dtype: Any) -> jnp.dtype | None:
 
 def inputs(
     fn: str, arg: str, x: Any, layout: str, input_size: int, params_dtype: Any, dtype: Any
-) -> None:
-    """Check an input array: floating, rank, feature size, and dtype agreement with params.
+) -> jax.Array:
+    """Check an input array and return it: floating, rank, feature size, dtype vs params.
 
     `layout` spells the expected shape, e.g. "(*batch, time, input_size)"; its number of
     named axes is the minimum rank.
@@ -153,6 +153,7 @@ def inputs(
             "Cast one of them, or pass dtype= to choose the compute dtype.",
             kind=LSTMTypeError,
         )
+    return x
 
 
 def state(
