@@ -18,6 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jlstm import _checks as checks
+from jlstm import _train_processes as processes
 from jlstm._errors import LSTMTypeError, LSTMValueError, fail, size
 
 __all__ = ["latest_step", "restore_checkpoint", "save_checkpoint"]
@@ -53,7 +54,7 @@ def _step_of(fn: str, state: Any, step: int | None) -> int:
         if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
             fail(fn, "step", "a non-negative int", repr(step))
         return int(step)
-    steps = np.unique(np.asarray(getattr(state, "step", None)))
+    steps = np.unique(np.asarray(processes.to_host(getattr(state, "step", None))))
     if steps.dtype.kind not in "iu" or steps.size != 1:
         fail(
             fn,

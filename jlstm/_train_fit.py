@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
@@ -10,16 +9,18 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jlstm import _train_checks as checks
+from jlstm import _train_processes as processes
 from jlstm import _train_state
 from jlstm._errors import LSTMTypeError, fail, size
 from jlstm._train_checkpoint import Path, save_checkpoint
-from jlstm._train_parallel import replicate, shard_batch
+from jlstm._train_parallel import check_mesh, shard_batch
 from jlstm._train_state import TrainState
 
 __all__ = ["History", "fit"]
@@ -62,7 +63,21 @@ class _Clock:
 
 
 def _step_number(state: TrainState) -> int:
-    return int(np.max(np.asarray(state.step)))
+    return int(np.max(processes.to_host(state.step)))
+
+
+def _own_copy(fn: str, state: TrainState, mesh: Mesh | None) -> TrainState:
+    # Steps donate their input state: train on a copy, so the caller's arrays stay valid.
+    if mesh is None:
+        return jax.device_put(state, may_alias=False)
+    check_mesh(fn, mesh)
+    return jax.device_put(state, NamedSharding(mesh, PartitionSpec()), may_alias=False)
+
+
+def _losses_to_host(losses: list[jax.Array]) -> np.ndarray:
+    if losses and processes.spans_processes(losses[0]):
+        return processes.to_host(jnp.stack(losses))
+    return np.asarray(jax.device_get(losses))
 
 
 def _evaluate(eval_fn: EvalFn, state: TrainState) -> tuple[int, dict[str, Any]]:
@@ -70,7 +85,7 @@ def _evaluate(eval_fn: EvalFn, state: TrainState) -> tuple[int, dict[str, Any]]:
     if not isinstance(result, Mapping):
         expected = "a function returning a dict of metrics"
         fail("train.fit", "eval_fn", expected, type(result).__name__, kind=LSTMTypeError)
-    values = {name: np.asarray(jax.device_get(value)) for name, value in result.items()}
+    values = {name: processes.to_host(value) for name, value in result.items()}
     metrics = {name: v.item() if v.ndim == 0 else v for name, v in values.items()}
     return _step_number(state), metrics
 
@@ -124,9 +139,14 @@ def fit(
       step: `step(state, batch) -> (state, (loss, aux))`, from `make_train_step`,
         `make_tbptt_step` or `make_ensemble_step`.
       state: the `TrainState` to start from (fresh, or restored with `restore_checkpoint`).
-        With a donating step its buffers are consumed: use the returned state.
+        `fit` trains on a copy, so `state` and the arrays it was built from stay valid,
+        even with a step that donates its input buffers.
       batches: an iterable of batches (a list, a generator, a data loader). To resume a run
-        from a checkpoint, pass the batches from the restored step on.
+        from a checkpoint, pass the batches from the restored step on. With several
+        processes, each passes its own part of every global batch; all must pass as many
+        batches, of the same shapes: a list's length is compared once, other iterables'
+        batches one by one (a small gather per batch), and a mismatch raises on every
+        process instead of hanging.
       num_steps: stop after this many calls of `step`; otherwise when `batches` ends.
       eval_fn: `eval_fn(state) -> dict of metrics`, run every `eval_every` calls and at the
         end, e.g. the loss on held-out data.
@@ -136,7 +156,8 @@ def fit(
       checkpoint_every: calls between checkpoints; only at the end when None.
       mesh: train data-parallel on this mesh (`data_mesh()`): the state is replicated and
         each batch sharded along its leading axis. The losses are those of one device up
-        to float rounding.
+        to float rounding. Leave it None for a step that places its inputs itself
+        (`make_ensemble_step(..., mesh=...)`).
       progress: show a `rich` progress bar; by default only when the output is a terminal.
 
     Returns:
@@ -168,14 +189,15 @@ def fit(
     if not isinstance(batches, Iterable):
         fail(fn, "batches", "an iterable of batches", type(batches).__name__, kind=LSTMTypeError)
     total = num_steps if num_steps is not None or not isinstance(batches, Sized) else len(batches)
-    if mesh is not None:
-        state = replicate(state, mesh)
+    state = _own_copy(fn, state, mesh)
+    spans = processes.spans_processes(state)
     enabled = Console().is_terminal if progress is None else progress
     clock, losses, metrics = _Clock(), [], []
     evaluated = saved = -1
     with _progress_bar(enabled) as bar:
         task = bar.add_task("training", total=total, status="")
-        for call, batch in enumerate(itertools.islice(batches, num_steps), start=1):
+        agreed = processes.same_batches(fn, batches, num_steps, spans)
+        for call, batch in enumerate(agreed, start=1):
             if mesh is not None:
                 batch = shard_batch(batch, mesh)
             state, (loss, _) = step(state, batch)
@@ -191,7 +213,7 @@ def fit(
                     save_checkpoint(checkpoint_dir, state)
                     saved = call
             bar.update(task, advance=1)
-            if enabled and call % STATUS_EVERY == 0:
+            if enabled and call % STATUS_EVERY == 0 and not processes.spans_processes(loss):
                 bar.update(task, status=f"loss {np.mean(loss):.4g}")
         calls = len(losses)
         rate = clock.rate(calls, state)
@@ -199,5 +221,5 @@ def fit(
             metrics.append(_evaluate(eval_fn, state))
         if checkpoint_dir is not None and saved != calls and calls:
             save_checkpoint(checkpoint_dir, state)
-    history = History(np.asarray(jax.device_get(losses)), metrics, rate)
+    history = History(_losses_to_host(losses), metrics, rate)
     return state, history

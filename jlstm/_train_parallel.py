@@ -4,7 +4,8 @@ The training step needs no change: given a replicated state and a batch sharded 
 its leading axis, `jax.jit` partitions the computation and averages the gradients across
 devices (the loss is a mean over the global batch). On several hosts, call
 `jax.distributed.initialize()` first; the mesh then spans every process's devices and
-each process feeds its own slice of the global batch.
+each process feeds its own slice of the global batch: the global batch is the processes'
+local batches concatenated in process order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,18 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jlstm._errors import LSTMTypeError, fail, shape_str
 
-__all__ = ["data_mesh", "replicate", "shard_batch"]
+__all__ = [
+    "MEMBER_AXIS",
+    "batch_sharding",
+    "check_mesh",
+    "data_mesh",
+    "member_sharding",
+    "place",
+    "replicate",
+    "shard_batch",
+]
+
+MEMBER_AXIS = "member"  # the mesh axis that splits the models of an ensemble
 
 
 def data_mesh(devices: Sequence[Any] | None = None, *, axis_name: str = "batch") -> Mesh:
@@ -37,10 +49,88 @@ def data_mesh(devices: Sequence[Any] | None = None, *, axis_name: str = "batch")
     return Mesh(np.asarray(devices), (axis_name,))
 
 
-def _check_mesh(fn: str, mesh: Any) -> None:
+def check_mesh(fn: str, mesh: Any) -> None:
+    """Check that `mesh` is a `Mesh` over the devices of every process."""
     if not isinstance(mesh, Mesh):
         expected = "a jax.sharding.Mesh, e.g. jlstm.train.data_mesh()"
         fail(fn, "mesh", expected, type(mesh).__name__, kind=LSTMTypeError)
+    processes = sorted({device.process_index for device in mesh.devices.flat})
+    if len(processes) < jax.process_count():
+        fail(
+            fn,
+            "mesh",
+            f"a mesh over the devices of all {jax.process_count()} processes",
+            f"a mesh over the devices of process {processes}",
+            "Call jax.distributed.initialize() before anything else touches JAX (jax.devices "
+            "included), then build the mesh from every device, e.g. train.data_mesh().",
+        )
+
+
+def _leading_axes(sharding: NamedSharding) -> tuple[str, ...]:
+    """The mesh axes that split the leading axis of an array of `sharding`."""
+    spec = tuple(sharding.spec)
+    axes = spec[0] if spec else None
+    return () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+
+
+def _local_parts(sharding: NamedSharding, axes: tuple[str, ...]) -> int:
+    """Into how many slices this process's devices split the leading axis of an array."""
+    mesh = sharding.mesh
+    positions = [mesh.axis_names.index(name) for name in axes]
+    here = jax.process_index()
+    return len(
+        {
+            tuple(index[p] for p in positions)
+            for index in np.ndindex(mesh.devices.shape)
+            if mesh.devices[index].process_index == here
+        }
+    )
+
+
+def place(fn: str, arg: str, tree: Any, sharding: NamedSharding) -> Any:
+    """Assemble global arrays of `sharding` from each process's part of every leaf of `tree`.
+
+    A leaf that already has `sharding` is left as is. The leading axis of each process's part
+    must divide among the slices that its devices hold.
+    """
+    axes = _leading_axes(sharding)
+    parts = _local_parts(sharding, axes)
+
+    def put(leaf: Any) -> jax.Array:
+        if isinstance(leaf, jax.Array) and leaf.sharding == sharding:
+            return leaf
+        shape = np.shape(leaf)
+        if axes and (not shape or shape[0] % parts):
+            fail(
+                fn,
+                arg,
+                f"arrays whose leading axis divides among {parts} local devices",
+                f"shape {shape_str(shape)}",
+                "Each process passes its part of the global batch (the global batch is the "
+                "local ones concatenated); pick a local batch size that is a multiple of "
+                "the process's device count.",
+            )
+        return jax.make_array_from_process_local_data(sharding, np.asarray(leaf))
+
+    return jax.tree.map(put, tree)
+
+
+def member_sharding(mesh: Mesh) -> NamedSharding:
+    """Stacked models: the leading axis over the mesh's member axis, or copies without one."""
+    return NamedSharding(
+        mesh, PartitionSpec(MEMBER_AXIS if MEMBER_AXIS in mesh.axis_names else None)
+    )
+
+
+def batch_sharding(mesh: Mesh, *, per_member: bool) -> NamedSharding:
+    """Batches: their batch axis over the mesh's axes other than the member axis.
+
+    With `per_member`, every leaf has a leading member axis before its batch axis.
+    """
+    others = tuple(name for name in mesh.axis_names if name != MEMBER_AXIS) or None
+    if not per_member:
+        return NamedSharding(mesh, PartitionSpec(others))
+    return NamedSharding(mesh, PartitionSpec(member_sharding(mesh).spec[0], others))
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
@@ -52,7 +142,7 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
       >>> train.replicate(jnp.ones(3), train.data_mesh()).sharding.is_fully_replicated
       True
     """
-    _check_mesh("train.replicate", mesh)
+    check_mesh("train.replicate", mesh)
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
@@ -77,22 +167,5 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
       ((8, 5, 3), ('batch',))
     """
     fn = "train.shard_batch"
-    _check_mesh(fn, mesh)
-    sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names))
-    local = len(mesh.local_devices)
-
-    def put(leaf: Any) -> jax.Array:
-        if isinstance(leaf, jax.Array) and leaf.sharding == sharding:
-            return leaf
-        shape = np.shape(leaf)
-        if not shape or shape[0] % local:
-            fail(
-                fn,
-                "batch",
-                f"arrays whose leading axis divides among {local} local devices",
-                f"shape {shape_str(shape)}",
-                "Pick a batch size that is a multiple of the device count.",
-            )
-        return jax.make_array_from_process_local_data(sharding, np.asarray(leaf))
-
-    return jax.tree.map(put, batch)
+    check_mesh(fn, mesh)
+    return place(fn, "batch", batch, NamedSharding(mesh, PartitionSpec(mesh.axis_names)))
