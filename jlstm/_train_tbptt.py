@@ -16,7 +16,7 @@ import optax
 
 from jlstm import _train_checks as checks
 from jlstm import _train_state
-from jlstm._errors import fail, shape_str, size
+from jlstm._errors import fail, flag, shape_str, size
 from jlstm._train_state import TrainState
 from jlstm._train_step import update
 
@@ -33,7 +33,10 @@ def _stream_time(fn: str, stream: Any, time_axis: int) -> int:
     for leaf in leaves:
         shape = getattr(leaf, "shape", ())
         if len(shape) <= time_axis:
-            expected = f"arrays with a time axis {time_axis}, e.g. (batch, T_total, features)"
+            layout = (
+                "(T_total, batch, features)" if time_axis == 0 else "(batch, T_total, features)"
+            )
+            expected = f"arrays with a time axis {time_axis}, e.g. {layout}"
             fail(fn, "stream", expected, f"an array of shape {shape_str(shape)}")
         lengths.add(shape[time_axis])
     if len(lengths) > 1:
@@ -57,7 +60,7 @@ def make_tbptt_step(
     chunk_size: int,
     *,
     init_carry: Callable[[Any, Any], Any],
-    time_axis: int = 1,
+    time_major: bool = False,
     donate: bool = True,
 ) -> TBPTTStep:
     """A jitted step that trains on a long stream chunk by chunk (truncated BPTT).
@@ -76,7 +79,8 @@ def make_tbptt_step(
       chunk_size: steps per chunk, the truncation length `k`.
       init_carry: `init_carry(params, stream) -> carry`, the carry at the start of a
         stream when none is passed, e.g. `jlstm.zero_state(params, stream[0].shape[:1])`.
-      time_axis: the time axis of every array in the stream; 1 for `(batch, T_total, ...)`.
+      time_major: whether every array of the stream is `(T_total, batch, ...)`; by default
+        it is `(batch, T_total, ...)`, as in `jlstm.lstm`. (Renamed from `time_axis=`.)
       donate: donate the input state and carry buffers (see `make_train_step`).
 
     Returns:
@@ -108,8 +112,8 @@ def make_tbptt_step(
     checks.optimizer(fn, optimizer)
     size(fn, "chunk_size", chunk_size)
     checks.function(fn, "init_carry", init_carry, "init_carry(params, stream) -> carry")
-    if isinstance(time_axis, bool) or not isinstance(time_axis, int) or time_axis < 0:
-        fail(fn, "time_axis", "a non-negative int", repr(time_axis))
+    flag(fn, "time_major", time_major)
+    time_axis = 0 if time_major else 1
     checked = checks.checked_loss(fn, loss_fn)
 
     def chunk_update(

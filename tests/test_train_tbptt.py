@@ -108,6 +108,25 @@ def test_carry_continues_across_streams():
     assert_trees_close(got_carry, carry)
 
 
+def test_time_major_stream_equals_batch_major():
+    def time_major_loss(params, carry, chunk, key):
+        xs, targets = (jnp.swapaxes(x, 0, 1) for x in chunk)  # (k, batch, ...) -> (batch, k, ...)
+        return chunk_loss(params, carry, (xs, targets), key)
+
+    def time_major_carry(params, stream):
+        return jlstm.zero_state(params, stream[0].shape[1:2])
+
+    stream = make_stream()
+    step = train.make_tbptt_step(
+        time_major_loss, OPTIMIZER, CHUNK, init_carry=time_major_carry, time_major=True
+    )
+    state, (losses, (carry, _)) = step(fresh_state(), tuple(np.swapaxes(x, 0, 1) for x in stream))
+    want_state, (want_losses, (want_carry, _)) = STEP(fresh_state(), stream)
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-6)
+    assert_trees_close(state.params, want_state.params)
+    assert_trees_close(carry, want_carry)
+
+
 def test_fit_runs_tbptt_steps():
     streams = [make_stream(seed=seed) for seed in range(3)]
     state, history = train.fit(STEP, fresh_state(), streams)
@@ -119,6 +138,8 @@ def test_bad_arguments():
         train.make_tbptt_step(chunk_loss, OPTIMIZER, 0, init_carry=init_carry)
     with pytest.raises(LSTMTypeError, match=r"`init_carry` must be a function"):
         train.make_tbptt_step(chunk_loss, OPTIMIZER, 4, init_carry=None)
+    with pytest.raises(LSTMTypeError, match=r"make_tbptt_step: `time_major` must be a Python bool"):
+        train.make_tbptt_step(chunk_loss, OPTIMIZER, 4, init_carry=init_carry, time_major=1)
     step = STEP
     xs, targets = make_stream()
     with pytest.raises(LSTMValueError, match=r"`stream` must be arrays of one length along axis 1"):
