@@ -40,6 +40,29 @@ def _subscript(arg: str, rank: int) -> str:
     return f"{arg}[{', '.join(['{}'] * rank)}]" if rank else arg
 
 
+def _check(fn: str, ok: jax.Array, message: str, *values: jax.Array) -> None:
+    """`checkify.check` with jlstm errors where checkify cannot report the failure itself.
+
+    Called eagerly, a check runs at once: a failure raises `LSTMValueError`. Traced
+    (`jax.jit`, `lax.scan`, ...) outside `checkify.checkify`, checkify refuses to stage
+    it; that raises a jlstm error that says how to run the function.
+    """
+    try:
+        checkify.check(ok, message, *values)
+    except checkify.JaxRuntimeError as error:
+        raise LSTMValueError(str(error).removesuffix(_SUFFIX)) from None
+    except ValueError:  # checkify's "not functionalized": staged outside checkify
+        fail(
+            fn,
+            "checks",
+            "True only in a function run by jlstm.checked (or checkify.checkify) when traced",
+            "a traced call outside both",
+            "Wrap the function: jlstm.checked(jax.jit(fn)), or use checkify.checkify(fn, "
+            "errors=checkify.user_checks) inside jit; or pass checks=False.",
+            kind=LSTMValueError,
+        )
+
+
 def lengths_in_range(fn: str, lengths: jax.Array, time: int) -> None:
     """Check traced `lengths` against `[0, time]`, reporting the first one outside."""
     bad = (lengths < 0) | (lengths > time)
@@ -50,7 +73,7 @@ def lengths_in_range(fn: str, lengths: jax.Array, time: int) -> None:
         f"jlstm.{fn}: `lengths` must be in [0, {time}] (the number of time steps), got {{}} at "
         f"{_subscript('lengths', lengths.ndim)}. Without checks it is clipped to [0, {time}]."
     )
-    checkify.check(~jnp.any(bad), message, lengths.reshape(-1)[flat], *index)
+    _check(fn, ~jnp.any(bad), message, lengths.reshape(-1)[flat], *index)
 
 
 def finite_steps(fn: str, arg: str, xs: jax.Array, valid: jax.Array | None) -> None:
@@ -69,7 +92,7 @@ def finite_steps(fn: str, arg: str, xs: jax.Array, valid: jax.Array | None) -> N
         f"jlstm.{fn}: `{arg}` must be finite at every step that is read, got {{}} at "
         f"{_subscript(arg, xs.ndim)}."
     )
-    checkify.check(~jnp.any(bad), message, xs.reshape(-1)[flat], *index)
+    _check(fn, ~jnp.any(bad), message, xs.reshape(-1)[flat], *index)
 
 
 def checked(fn: Callable[P, R]) -> Callable[P, R]:

@@ -14,10 +14,28 @@ import jax.numpy as jnp
 import numpy as np
 
 from jlstm import _checkify as runtime
+from jlstm._checks_arrays import as_array as as_array
 from jlstm._errors import LSTMTypeError, fail, float_dtype, shape_str
 from jlstm._errors import flag as flag
 from jlstm._errors import prng_key as prng_key
 from jlstm._params import LayerNorm, LSTMParams, LSTMState, gate_blocks
+
+# The one hint for a state given as a bare tuple or list: its order cannot be known.
+BARE_STATE_HINT = (
+    "A bare tuple or list is never read as a state, since libraries order them differently: "
+    "a Flax carry is (c, h). Name the fields, e.g. jlstm.LSTMState(h=carry[1], c=carry[0]) "
+    "for a Flax carry (or jlstm.convert.state_from_flax(carry))."
+)
+
+
+def state_type(fn: str, arg: str, value: Any) -> None:
+    """Check that `value` is a `jlstm.LSTMState`; a bare tuple or list is never guessed at."""
+    if isinstance(value, LSTMState):
+        return
+    hint = "Build it with jlstm.zero_state or jlstm.LSTMState(h=..., c=...)."
+    if type(value) in (tuple, list):
+        hint = BARE_STATE_HINT
+    fail(fn, arg, "an LSTMState(h=..., c=...)", type(value).__name__, hint, kind=LSTMTypeError)
 
 
 def array(fn: str, arg: str, value: Any) -> None:
@@ -129,9 +147,12 @@ def inputs(
 ) -> jax.Array:
     """Check an input array and return it: floating, rank, feature size, dtype vs params.
 
-    `layout` spells the expected shape, e.g. "(*batch, time, input_size)"; its number of
-    named axes is the minimum rank.
+    NumPy arrays, lists and Python numbers are read first as `as_array` says (float64
+    becomes float32 unless x64 is on, as in `jnp.asarray`); a JAX array must already have
+    the params' dtype. `layout` spells the expected shape, e.g.
+    "(*batch, time, input_size)"; its number of named axes is the minimum rank.
     """
+    x = as_array(fn, arg, x)
     float_array(fn, arg, x)
     min_rank = layout.count(",") + 1 - layout.count("*")
     expected = layout.replace("input_size", str(input_size))
@@ -164,19 +185,15 @@ def state(
     out_size: int,
     dtype: Any,
     hint: str | None = None,
-) -> None:
-    """Check an `LSTMState` against the batch shape, the layer sizes and the state dtype."""
-    if not isinstance(value, LSTMState):
-        fail(
-            fn,
-            "state",
-            "an LSTMState(h, c)",
-            type(value).__name__,
-            "Build it with jlstm.zero_state or jlstm.LSTMState(h=..., c=...).",
-            kind=LSTMTypeError,
-        )
+) -> LSTMState:
+    """Check an `LSTMState` against the batch shape, the layer sizes and the state dtype.
+
+    Returns the state with its leaves read by `as_array` (NumPy leaves as JAX arrays).
+    """
+    state_type(fn, "state", value)
+    leaves = {}
     for name, features in (("h", out_size), ("c", hidden_size)):
-        leaf = getattr(value, name)
+        leaf = as_array(fn, f"state.{name}", getattr(value, name))
         float_array(fn, f"state.{name}", leaf)
         expected = (*batch_shape, features)
         if tuple(leaf.shape) != expected:
@@ -195,6 +212,8 @@ def state(
                 f"dtype {leaf.dtype}",
                 kind=LSTMTypeError,
             )
+        leaves[name] = leaf
+    return value._replace(**leaves)
 
 
 def lengths(
@@ -208,11 +227,11 @@ def lengths(
 ) -> jax.Array:
     """Check `lengths` and return it as an int32 array, clipped to [0, time] when traced.
 
-    Concrete lengths outside [0, time] raise; traced ones cannot, so they are clipped, and
-    with `run_time` checked by a `checkify.check` (see `jlstm.checked`).
+    NumPy arrays and lists are read as `as_array` says. Concrete lengths outside
+    [0, time] raise; traced ones cannot, so they are clipped, and with `run_time` checked
+    by a `checkify.check` (see `jlstm.checked`).
     """
-    if isinstance(value, list | tuple):
-        value = np.asarray(value)
+    value = as_array(fn, "lengths", value)
     array(fn, "lengths", value)
     if not jnp.issubdtype(value.dtype, jnp.integer):
         fail(
@@ -265,9 +284,11 @@ def rate(fn: str, arg: str, value: Any) -> float:
 
 
 def step_flags(fn: str, arg: str, value: Any, shape: tuple[int, ...], layout: str) -> jax.Array:
-    """Check a per-step boolean array such as `mask` or `resets`, of `shape` spelt `layout`."""
-    if isinstance(value, list | tuple):
-        value = np.asarray(value)
+    """Check a per-step boolean array such as `mask` or `resets`, of `shape` spelt `layout`.
+
+    NumPy arrays and lists are read as `as_array` says.
+    """
+    value = as_array(fn, arg, value)
     array(fn, arg, value)
     if value.dtype != jnp.bool_:
         fail(

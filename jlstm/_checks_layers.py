@@ -13,7 +13,7 @@ from typing import Any
 
 import jax
 
-from jlstm._checks import params
+from jlstm._checks import BARE_STATE_HINT, params, state_type
 from jlstm._errors import LSTMError, LSTMTypeError, fail, shape_str
 from jlstm._params import Bidirectional, LSTMParams, LSTMState
 
@@ -158,20 +158,34 @@ def stack_params(fn: str, value: Any, mode: str, dtype: Any) -> None:
 
 
 def layer_state(fn: str, arg: str, value: Any, layer_arg: str, *, bidirectional: bool) -> None:
-    """Check that a layer's initial state (None for zeros) is of the kind of its layer."""
-    if value is None or isinstance(value, Bidirectional) == bidirectional:
+    """Check that a layer's initial state (None for zeros) is of the kind of its layer.
+
+    Each direction's state must be a `jlstm.LSTMState` (or None); a bare tuple or list is
+    never read as one (see `jlstm._checks.state_type`).
+    """
+    if value is None:
         return
-    if bidirectional:
-        expected = f"a Bidirectional(forward, backward) of LSTMState, as `{layer_arg}` is one"
-        hint = "Build it with jlstm.Bidirectional(forward_state, backward_state)."
-    else:
-        expected = f"an LSTMState, as `{layer_arg}` is an LSTMParams (one direction)"
-        hint = None
-    fail(fn, arg, expected, type(value).__name__, hint, kind=LSTMTypeError)
+    if isinstance(value, Bidirectional) != bidirectional:
+        if bidirectional:
+            expected = f"a Bidirectional(forward, backward) of LSTMState, as `{layer_arg}` is one"
+            hint = "Build it with jlstm.Bidirectional(forward_state, backward_state)."
+        else:
+            expected = f"an LSTMState, as `{layer_arg}` is an LSTMParams (one direction)"
+            hint = None
+        fail(fn, arg, expected, type(value).__name__, hint, kind=LSTMTypeError)
+    if not bidirectional:
+        state_type(fn, arg, value)
+        return
+    for direction in ("forward", "backward"):
+        if getattr(value, direction) is not None:
+            state_type(fn, f"{arg}.{direction}", getattr(value, direction))
 
 
-def stack_states(fn: str, value: Any, layers: Any) -> tuple[Any, ...]:
-    """Check a stack's initial `states` against its layers; return one state (or None) each."""
+def stack_states(fn: str, value: Any, layers: Any, arg: str = "states") -> tuple[Any, ...]:
+    """Check a stack's initial `states` against its layers; return one state (or None) each.
+
+    `arg` names the argument in errors (`initial_state` for the Flax modules).
+    """
     if value is None:
         return (None,) * len(layers)
     expected = f"None or a tuple of {len(layers)} states, one per layer of `params`"
@@ -179,10 +193,14 @@ def stack_states(fn: str, value: Any, layers: Any) -> tuple[Any, ...]:
         hint = None
         if isinstance(value, LSTMState | Bidirectional):
             hint = "Wrap a single layer's state in a tuple: (state,)."
-        fail(fn, "states", expected, type(value).__name__, hint, kind=LSTMTypeError)
+        fail(fn, arg, expected, type(value).__name__, hint, kind=LSTMTypeError)
+    if value and all(hasattr(item, "shape") for item in value):
+        actual = f"a {type(value).__name__} of {len(value)} arrays"
+        hint = "Each layer's state is an LSTMState(h=..., c=...). " + BARE_STATE_HINT
+        fail(fn, arg, expected, actual, hint, kind=LSTMTypeError)
     if len(value) != len(layers):
-        fail(fn, "states", expected, f"{len(value)} states")
+        fail(fn, arg, expected, f"{len(value)} states")
     for k, (item, state_value) in enumerate(zip(layers, value, strict=True)):
         bidirectional = isinstance(item, Bidirectional)
-        layer_state(fn, f"states[{k}]", state_value, f"params[{k}]", bidirectional=bidirectional)
+        layer_state(fn, f"{arg}[{k}]", state_value, f"params[{k}]", bidirectional=bidirectional)
     return tuple(value)

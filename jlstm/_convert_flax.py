@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jlstm._checks import state_type
 from jlstm._convert_common import (
     check_shape,
     export_arrays,
@@ -145,14 +146,7 @@ def state_to_flax(state: LSTMState) -> tuple[jax.Array, jax.Array]:
       >>> c
       Array([0., 0., 0.], dtype=float32)
     """
-    if not isinstance(state, LSTMState):
-        fail(
-            "convert.state_to_flax",
-            "state",
-            "an LSTMState(h, c)",
-            type(state).__name__,
-            kind=LSTMTypeError,
-        )
+    state_type("convert.state_to_flax", "state", state)
     return state.c, state.h
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import jax
+import jax.numpy as jnp
 
 from jlstm import _checks as checks
 from jlstm import _checks_layers as layer_checks
@@ -82,6 +83,7 @@ def check_options(fn: str, options: Options) -> None:
 
 def input_size(fn: str, xs: Any) -> int:
     """The features of `xs`, which sizes the first layer at init."""
+    xs = checks.as_array(fn, "xs", xs)
     checks.array(fn, "xs", xs)
     if xs.ndim < 2:
         fail(fn, "xs", "of shape (*batch, time, input_size)", f"shape {shape_str(xs.shape)}")
@@ -139,46 +141,39 @@ def init_params(options: Options, key: jax.Array, input_size: int) -> Params:
     return layers[0] if options.num_layers == 1 else tuple(layers)
 
 
-def _state_structure(params: Params) -> Any:
-    """The final-state pytree that the functional API returns for `params` (leaves 0)."""
-
-    def layer(item: LSTMParams | Bidirectional) -> LSTMState | Bidirectional:
-        if isinstance(item, Bidirectional):
-            return Bidirectional(LSTMState(0, 0), LSTMState(0, 0))
-        return LSTMState(0, 0)
-
-    return (
-        layer(params)
-        if isinstance(params, LSTMParams | Bidirectional)
-        else tuple(map(layer, params))
-    )
-
-
-def _is_flat(value: Any) -> bool:
-    return (
-        isinstance(value, list | tuple)
-        and not isinstance(value, LSTMState | Bidirectional)
-        and bool(value)
-        and all(hasattr(item, "shape") for item in value)
-    )
-
-
 def initial_state(fn: str, params: Params, value: Any) -> Any:
-    """Accept the functional API's state, or the flat `[h, c, ...]` list that Keras takes.
+    """Check the module's `initial_state` against the structure of `params`.
 
-    The flat list is what `return_state=True` returns after the output: layer by layer,
-    forward before backward, `h` before `c`.
+    It is the functional API's state: an `LSTMState` for one layer, a `Bidirectional` of
+    them for one bidirectional layer, a tuple of those for a stack, or None for zeros. A
+    bare tuple or list (a Flax carry `(c, h)`, Keras' `[h, c]`) is never read as a state.
     """
-    if not _is_flat(value):
-        return value
-    structure = jax.tree.structure(_state_structure(params))
-    if len(value) != structure.num_leaves:
-        expected = (
-            f"the state of the functional API, or a flat list of {structure.num_leaves} arrays "
-            "(h, c of each layer and direction, as return_state=True returns them)"
-        )
-        fail(fn, "initial_state", expected, f"{len(value)} arrays")
-    return jax.tree.unflatten(structure, value)
+    if isinstance(params, LSTMParams):
+        if value is not None:
+            checks.state_type(fn, "initial_state", value)
+    elif isinstance(params, Bidirectional):
+        layer_state = layer_checks.layer_state
+        layer_state(fn, "initial_state", value, "the module's params", bidirectional=True)
+    else:
+        layer_checks.stack_states(fn, value, params, "initial_state")
+    return value
+
+
+def compute_dtype(options: CallOptions, params: Params, xs: jax.Array) -> tuple[jax.Array, Any]:
+    """The inputs and compute dtype of a call, by Flax's `dtype` convention (as `nn.Dense`).
+
+    The module's `dtype` if set; else floating inputs and params are promoted to their
+    common dtype: inputs of a lower precision are cast to the params' dtype, and params
+    of a lower precision compute in the inputs' one (float64 data under x64).
+    """
+    params_dtype = jax.tree.leaves(params)[0].dtype
+    floating = hasattr(xs, "dtype") and jnp.issubdtype(xs.dtype, jnp.floating)
+    if options.dtype is not None or not floating:  # jlstm.lstm checks the rest
+        return xs, options.dtype
+    promoted = jnp.result_type(xs.dtype, params_dtype)
+    if promoted == params_dtype:  # dtype None keeps the fused path of the plain layer
+        return xs.astype(params_dtype), None
+    return xs, promoted
 
 
 def _last_output(final_state: Any, merge_mode: str) -> jax.Array:
@@ -209,8 +204,9 @@ def call(
     final `h` and `c` of every layer and direction.
     """
     initial = initial_state(fn, params, initial)
+    xs, dtype = compute_dtype(options, params, checks.as_array(fn, "xs", xs))
     with layer_checks.context(f"(called by jlstm.{fn})"):
-        final_state, ys = _run(options, params, xs, initial, lengths, key, run_checks)
+        final_state, ys = _run(options, params, xs, initial, lengths, key, run_checks, dtype)
     last_layer = final_state if isinstance(params, LSTMParams | Bidirectional) else final_state[-1]
     output = ys if options.return_sequences else _last_output(last_layer, options.merge_mode)
     if not options.return_state:
@@ -226,12 +222,13 @@ def _run(
     lengths: jax.Array | None,
     key: jax.Array | None,
     run_checks: bool,
+    dtype: Any,
 ) -> tuple[Any, jax.Array]:
     """The functional API's run of `params`: `jlstm.lstm`, `bidirectional` or `stack`."""
     layer_options = {
         "lengths": lengths,
         "time_major": options.time_major,
-        "dtype": options.dtype,
+        "dtype": dtype,
         "input_dropout": options.input_dropout,
         "recurrent_dropout": options.recurrent_dropout,
         "key": key,

@@ -62,8 +62,11 @@ class LSTM(nn.Module):
       weight_hr_init: initialiser of the projection `weight_hr` (Glorot uniform).
       bias_init: initialiser of the bias before `forget_bias` is added (zeros).
       param_dtype: dtype of the params.
-      dtype: compute dtype of the matrix products (see `jlstm.lstm`); None for the
-        params' dtype, which the inputs must then have.
+      dtype: compute dtype of the matrix products (see `jlstm.lstm`). None follows
+        Flax's convention (as `nn.Dense`): the inputs' and params' dtypes promoted, so
+        float16 inputs are cast to float32 params, and float64 data under
+        `jax_enable_x64` computes in float64 with float32 params (the state keeps the
+        params' dtype).
       unroll, remat, jvp, checks: passed to `jlstm.lstm` for every layer (see there):
         loop unrolling, recomputation in the backward pass, forward-mode support, and
         run-time checks (run `apply` through `jlstm.checked` to see them; `init` skips
@@ -121,11 +124,13 @@ class LSTM(nn.Module):
 
         Args:
           xs: inputs `(*batch, time, input_size)`, or `(time, *batch, input_size)` with
-            `time_major`.
-          initial_state: the initial state as the functional API takes it (an
-            `LSTMState`, a `Bidirectional` of them, or a tuple per layer), or the flat
-            list of arrays that `return_state=True` returns after the output (Keras'
-            `initial_state=[h, c]`); None for zeros.
+            `time_major`; a JAX or NumPy array or nested lists (see `dtype`).
+          initial_state: the initial state as the functional API takes it: an
+            `LSTMState(h=..., c=...)` for one layer, a `Bidirectional` of them for one
+            bidirectional layer, a tuple of those per layer for a stack; None for zeros.
+            A bare tuple or list raises: a Flax carry is `(c, h)`, so pass
+            `jlstm.LSTMState(h=carry[1], c=carry[0])`. NumPy arrays are read as by
+            `jnp.asarray`.
           lengths: `(*batch,)` integers marking right-padded sequences (see `jlstm.lstm`).
           deterministic: overrides the attribute of that name.
 

@@ -66,8 +66,8 @@ class NNXLSTM(nnx.Module):
         weight_ih_init, weight_hh_init, weight_hr_init, bias_init, param_dtype, dtype,
         unroll, remat, jvp, checks: as in `jlstm.flax.LSTM`.
       deterministic: whether dropout is off.
-      rngs: the "params" stream draws the params; the "dropout" stream (else the
-        default one), forked, draws the dropout masks.
+      rngs: an `nnx.Rngs`, e.g. `nnx.Rngs(0)`: the "params" stream draws the params;
+        the "dropout" stream (else the default one), forked, draws the dropout masks.
 
     Example:
       >>> import jax.numpy as jnp, jlstm
@@ -140,6 +140,15 @@ class NNXLSTM(nnx.Module):
         )
         size(FN, "in_features", in_features)
         layer.check_options(FN, options)
+        if not isinstance(rngs, nnx.Rngs):
+            fail(
+                FN,
+                "rngs",
+                "an nnx.Rngs",
+                repr(rngs) if isinstance(rngs, int) else type(rngs).__name__,
+                "Pass rngs=nnx.Rngs(0) (or nnx.Rngs(params=0, dropout=1)).",
+                kind=LSTMTypeError,
+            )
         # What a call reads; the sizes and initialisers live on in the params.
         self.merge_mode = merge_mode
         self.dropout = dropout
@@ -199,8 +208,9 @@ class NNXLSTM(nnx.Module):
         Args:
           xs: inputs `(*batch, time, in_features)`, or `(time, *batch, in_features)` with
             `time_major`.
-          initial_state: as in `jlstm.flax.LSTM`: the functional API's state, or the flat
-            list that `return_state=True` returns after the output; None for zeros.
+          initial_state: as in `jlstm.flax.LSTM`: the functional API's state (an
+            `LSTMState`, a `Bidirectional` of them, or a tuple per layer); None for zeros.
+            A bare tuple or list, such as a Flax carry `(c, h)`, raises.
           lengths: `(*batch,)` integers marking right-padded sequences (see `jlstm.lstm`).
           deterministic: overrides the attribute of that name.
           rngs: draws the dropout masks instead of the module's own stream.

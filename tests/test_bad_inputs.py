@@ -15,6 +15,7 @@ cell-scalar-input           lstm_cell                 `x` of rank 0             
 cell-bool-input             lstm_cell                 `x` of dtype bool               Type
 cell-mixed-dtypes           lstm_cell                 float16 `x`, float32 params     Type
 cell-no-state               lstm_cell                 `state` None                    Type
+cell-list-state             lstm_cell                 `state` a list [h, c]           Type
 cell-state-batch            lstm_cell                 `state` for 3 rows, `x` 2 rows  Value
 cell-state-dtype            lstm_cell                 bfloat16 `state`, float32       Type
 cell-params-missing-field   lstm_cell                 `params.weight_hh` None         Type
@@ -27,7 +28,10 @@ checks-not-bool             lstm                      `checks=None`             
 state-time-major-mix-up     lstm                      state batch fits batch-major    Value
 lengths-time-major-mix-up   lstm                      lengths (time,) of time-major   Value
 unbatched-state             lstm                      `state` without batch dims      Value
-float64-numpy-input         lstm                      NumPy float64 `xs`, float32     Type
+flax-carry-state            lstm                      a Flax carry (c, h) as state    Type
+torch-tensor-input          lstm                      a PyTorch tensor as `xs`        Type
+torch-tensor-lengths        lstm                      a PyTorch tensor as `lengths`   Type
+ragged-list-input           lstm                      a ragged nested list as `xs`    Type
 torch-state-dict            lstm                      a PyTorch state dict as params  Type
 stack-as-params             lstm                      a tuple of layers as params     Type
 peephole-shape              lstm                      `weight_peephole` (2, 4)        Value
@@ -37,6 +41,8 @@ resets-shape                lstm                      `resets` (5, 2) batch-majo
 lengths-float-list          lstm                      `lengths=[5.0, 1.0]`            Type
 zoneout-one                 lstm                      `zoneout_h=1.0`                 Value
 stack-state-count           stack                     3 states for 2 layers           Value
+stack-carry-states          stack                     one (c, h) carry as `states`    Type
+stack-tuple-layer-state     stack                     a (c, h) tuple for one layer    Type
 stack-unidirectional-state  stack                     LSTMState for a bidir. layer    Type
 stack-dropout-above-one     stack                     `dropout=1.5`                   Value
 stack-time-major-mix-up     stack                     states of time-major batch      Value
@@ -45,6 +51,7 @@ bidirectional-one-layer     bidirectional             an LSTMParams as params   
 bidirectional-state         bidirectional             an LSTMState as state           Type
 bidirectional-merge-int     bidirectional             `merge_mode=1`                  Value
 bidirectional-state-dtype   bidirectional             bfloat16 backward state         Type
+bidirectional-tuple-state   bidirectional             (c, h) tuple as forward state   Type
 init-input-size-zero        init_lstm                 `input_size=0`                  Value
 init-proj-negative          init_lstm                 `proj_size=-1`                  Value
 init-dtype-bool             init_lstm                 `dtype=bool`                    Type
@@ -65,6 +72,7 @@ from-keras-shape            convert.from_keras        recurrent kernel (5, 16)  
 to-keras-projection         convert.to_keras          params with a projection        Value
 from-cudnn-size             convert.from_cudnn        10 weights for I=3, H=4         Value
 state-from-flax             convert.state_from_flax   an array as carry               Type
+state-to-flax-tuple         convert.state_to_flax     a tuple as state                Type
 train-step-loss             train.make_train_step     `loss_fn=3`                     Type
 train-step-optimizer        train.make_train_step     `optimizer="adam"`              Type
 train-float-labels          train.sequence_cross_...  float32 `labels`                Type
@@ -73,6 +81,10 @@ train-float-lengths         train.last_valid          float32 `lengths`         
 train-mask-negative-time    train.sequence_mask       `time=-1`                       Value
 flax-no-features            flax.LSTM                 `features=0`                    Value
 flax-dropout-one-layer      flax.LSTM                 `dropout=0.5`, one layer        Value
+flax-carry-initial-state    flax.LSTM                 a Flax carry (c, h)             Type
+flax-stack-carry            flax.LSTM                 (c, h) tuples per layer         Type
+nnx-carry-initial-state     flax.NNXLSTM              a list [c, h]                   Type
+nnx-int-rngs                flax.NNXLSTM              `rngs=0`                        Type
 ==========================  ========================  ==============================  =====
 """
 
@@ -128,6 +140,32 @@ def flax_lstm(**attributes: Any) -> Any:
     return importlib.import_module("jlstm.flax").LSTM(**attributes)
 
 
+def flax_apply(num_layers: int = 1, **call: Any) -> Callable[[], Any]:
+    def run() -> Any:
+        model = flax_lstm(features=4, num_layers=num_layers)
+        return model.apply(model.init(KEY, XS), XS, **call)
+
+    return run
+
+
+def nnx_lstm(**options: Any) -> Any:
+    nnx = importlib.import_module("flax.nnx")
+    options.setdefault("rngs", nnx.Rngs(0))
+    return importlib.import_module("jlstm.flax").NNXLSTM(3, 4, **options)
+
+
+class Tensor:
+    """Stands for a `torch.Tensor`: jlstm tells one by its module, without importing torch."""
+
+    __module__ = "torch"
+    shape, dtype = (2, 5, 3), "torch.float32"
+
+
+CARRY = (jnp.zeros((2, 4)), jnp.ones((2, 4)))  # a Flax carry (c, h), of one shape
+BARE = r"got (tuple|list)\. .*Flax carry is \(c, h\).*LSTMState\(h=carry\[1\], c=carry\[0\]\)"
+UNI_STACK = jlstm.init_stack(KEY, 3, 4, num_layers=2)
+
+
 V, T = LSTMValueError, LSTMTypeError
 CASES = [
     Case("cell-feature-size", "lstm_cell", "x", V, r"\(\*batch, 3\).*\(2, 5\)",
@@ -137,8 +175,9 @@ CASES = [
          cell(x=jnp.zeros((2, 3), bool))),
     Case("cell-mixed-dtypes", "lstm_cell", "x", T, r"float32 .*float16.*dtype=",
          cell(x=jnp.zeros((2, 3), jnp.float16))),
-    Case("cell-no-state", "lstm_cell", "state", T, r"LSTMState\(h, c\), got NoneType",
+    Case("cell-no-state", "lstm_cell", "state", T, r"LSTMState\(h=\.\.\., c=\.\.\.\), got NoneType",
          cell(state=None)),
+    Case("cell-list-state", "lstm_cell", "state", T, BARE, cell(state=list(CARRY))),
     Case("cell-state-batch", "lstm_cell", "state.h", V, r"\(2, 4\), got shape \(3, 4\)",
          cell(state=state((3,)))),
     Case("cell-state-dtype", "lstm_cell", "state.h", T, r"float32.*bfloat16",
@@ -162,8 +201,14 @@ CASES = [
          lstm(xs=jnp.zeros((2, 5, 3)), lengths=jnp.full((5,), 2))),
     Case("unbatched-state", "lstm", "state.h", V, r"got shape \(4,\)\. .*broadcast",
          lstm(state=state(()))),
-    Case("float64-numpy-input", "lstm", "xs", T, r"float32 .*got dtype float64",
-         lstm(xs=np.zeros((2, 5, 3)))),
+    Case("flax-carry-state", "lstm", "state", T, BARE, lstm(state=CARRY)),
+    Case("torch-tensor-input", "lstm", "xs", T,
+         r"JAX or NumPy array, got a PyTorch Tensor\. .*x\.detach\(\)\.cpu\(\)\.numpy\(\)",
+         lstm(xs=Tensor())),
+    Case("torch-tensor-lengths", "lstm", "lengths", T, r"got a PyTorch Tensor\. .*detach",
+         lstm(lengths=Tensor())),
+    Case("ragged-list-input", "lstm", "xs", T, r"array of numbers, got list",
+         lstm(xs=[[1.0, 2.0, 3.0], [1.0]])),
     Case("torch-state-dict", "lstm", "params", T, r"got dict\. .*jlstm\.convert",
          lstm(params={"weight_ih_l0": np.zeros((16, 3)), "weight_hh_l0": np.zeros((16, 4))})),
     Case("stack-as-params", "lstm", "params", T, r"LSTMParams, got tuple", lstm(params=STACK)),
@@ -176,11 +221,15 @@ CASES = [
          lstm(mask=jnp.ones((2, 5), jnp.int32))),
     Case("resets-shape", "lstm", "resets", V, r"\(\*batch, time\) = \(2, 5\), got shape \(5, 2\)",
          lstm(resets=jnp.zeros((5, 2), bool))),
-    Case("lengths-float-list", "lstm", "lengths", T, r"integer array, got dtype float64",
+    Case("lengths-float-list", "lstm", "lengths", T, r"integer array, got dtype float32",
          lstm(lengths=[5.0, 1.0])),
     Case("zoneout-one", "lstm", "zoneout_h", V, r"in \[0, 1\), got 1.0", lstm(zoneout_h=1.0)),
     Case("stack-state-count", "stack", "states", V, r"tuple of 2 states.*got 3 states",
          lambda: jlstm.stack(STACK, XS, [None] * 3)),
+    Case("stack-carry-states", "stack", "states", T, r"got a tuple of 2 arrays\. .*\(c, h\)",
+         lambda: jlstm.stack(UNI_STACK, XS, CARRY)),
+    Case("stack-tuple-layer-state", "stack", "states[1]", T, BARE,
+         lambda: jlstm.stack(UNI_STACK, XS, (None, CARRY))),
     Case("stack-unidirectional-state", "stack", "states[0]", T,
          r"Bidirectional\(forward, backward\) of LSTMState.*got LSTMState",
          lambda: jlstm.stack(STACK, XS, (state(), None))),
@@ -199,6 +248,8 @@ CASES = [
          lambda: jlstm.bidirectional(PAIR, XS, merge_mode=1)),
     Case("bidirectional-state-dtype", "lstm", "state.h", T, r"float32.*got dtype bfloat16",
          lambda: jlstm.bidirectional(PAIR, XS, Bidirectional(None, state(dtype=jnp.bfloat16)))),
+    Case("bidirectional-tuple-state", "bidirectional", "state.forward", T, BARE,
+         lambda: jlstm.bidirectional(PAIR, XS, Bidirectional(CARRY, None))),
     Case("init-input-size-zero", "init_lstm", "input_size", V, r"positive int, got 0",
          lambda: jlstm.init_lstm(KEY, 0, 4)),
     Case("init-proj-negative", "init_lstm", "proj_size", V, r"positive int, got -1",
@@ -240,6 +291,8 @@ CASES = [
          lambda: convert.from_cudnn(np.zeros(10, np.float32), 3, 4)),
     Case("state-from-flax", "convert.state_from_flax", "carry", T, r"\(c, h\), got ndarray",
          lambda: convert.state_from_flax(np.zeros(3, np.float32))),
+    Case("state-to-flax-tuple", "convert.state_to_flax", "state", T, BARE,
+         lambda: convert.state_to_flax(CARRY)),
     Case("train-step-loss", "train.make_train_step", "loss_fn", T, r"got int",
          lambda: train.make_train_step(3, optax.adam(1e-3))),
     Case("train-step-optimizer", "train.make_train_step", "optimizer", T, r"got str",
@@ -257,6 +310,14 @@ CASES = [
          lambda: flax_lstm(features=0).init(KEY, XS)),
     Case("flax-dropout-one-layer", "flax.LSTM", "dropout", V, r"0.0 for one layer.*got 0.5",
          lambda: flax_lstm(features=4, dropout=0.5).init(KEY, XS)),
+    Case("flax-carry-initial-state", "flax.LSTM", "initial_state", T, BARE,
+         flax_apply(initial_state=CARRY)),
+    Case("flax-stack-carry", "flax.LSTM", "initial_state[0]", T, BARE,
+         flax_apply(2, initial_state=(CARRY, CARRY))),
+    Case("nnx-carry-initial-state", "flax.NNXLSTM", "initial_state", T, BARE,
+         lambda: nnx_lstm()(XS, initial_state=list(CARRY))),
+    Case("nnx-int-rngs", "flax.NNXLSTM", "rngs", T, r"nnx\.Rngs, got 0\. .*rngs=nnx\.Rngs\(0\)",
+         lambda: nnx_lstm(rngs=0)),
 ]  # fmt: skip
 
 
@@ -275,7 +336,7 @@ def test_raises_naming_argument_expected_and_actual_at_trace_time(case):
 def test_battery_covers_every_public_function():
     functions = {case.fn for case in CASES}
     names = {"lstm_cell", "lstm", "stack", "bidirectional", "init_lstm", "init_stack"}
-    assert names | {"zero_state", "flax.LSTM"} <= functions
+    assert names | {"zero_state", "flax.LSTM", "flax.NNXLSTM"} <= functions
     assert {fn for fn in functions if fn.startswith("convert.")} >= {
         "convert.to_torch",
         "convert.from_keras",

@@ -292,7 +292,7 @@ def test_to_flax_and_state_errors():
     with pytest.raises(jlstm.LSTMTypeError, match=r"`carry` must be a Flax carry \(c, h\)"):
         convert.state_from_flax(zeros(2))
     with pytest.raises(
-        jlstm.LSTMTypeError, match=r"`state` must be an LSTMState\(h, c\), got tuple"
+        jlstm.LSTMTypeError, match=r"`state` must be an LSTMState\(h=\.\.\., c=\.\.\.\), got tuple"
     ):
         convert.state_to_flax((zeros(2), zeros(2)))
 

@@ -29,6 +29,7 @@ CONFIGS = {
     "stack": {"num_layers": 2, "bidirectional": True, "proj_size": 2, "bias": False},
     "stack-sum": {"num_layers": 2, "bidirectional": True, "merge_mode": "sum"},
 }
+KEY_ANY = jax.random.key(7)
 NOISE = {"num_layers": 2, "dropout": 0.3, "input_dropout": 0.2, "recurrent_dropout": 0.25}
 
 
@@ -111,16 +112,54 @@ def test_last_output_time_major_and_initial_state(kind, config):
     zero, _ = functional(params, xs, time_major=True, **merge_mode(config))
     state = jax.tree.map(lambda leaf: leaf + 0.5, zero)
     final, _ = functional(params, xs, state, time_major=True, **merge_mode(config))
-    flat = jax.tree.leaves(state)
-    from_structure = call(xs, initial_state=state)
-    assert_same(from_structure, call(xs, initial_state=flat))
-    output, *states = from_structure
+    output, *states = call(xs, initial_state=state)
     assert_same(states, jax.tree.leaves(final))
     last = final[-1] if config.get("num_layers", 1) > 1 else final  # the last layer's
     bidirectional = isinstance(last, jlstm.Bidirectional)  # merged like the outputs: "sum"
     assert_same(output, last.forward.h + last.backward.h if bidirectional else last.h)
-    with pytest.raises(jlstm.LSTMValueError, match=r"flax\.\w*LSTM: `initial_state`.*arrays"):
-        call(xs, initial_state=flat[:-1])
+    # The flat list of arrays that return_state gives is never guessed back into states.
+    with pytest.raises(jlstm.LSTMTypeError, match=r"flax\.\w*LSTM: `initial_state`.*\(c, h\)"):
+        call(xs, initial_state=jax.tree.leaves(state))
+
+
+@pytest.mark.parametrize("kind", ["linen", "nnx"])
+def test_flax_carry_is_refused_and_the_named_state_gives_flax_numbers(kind):
+    # A Flax cell's carry is (c, h): read as (h, c) it gave outputs 0.74 off, silently.
+    xs = inputs((2, 5, 4))
+    params, call = build(kind, xs, return_state=True)
+    rnn = nn.RNN(nn.OptimizedLSTMCell(FEATURES), return_carry=True)
+    variables = {"params": {"cell": convert.to_flax(params)["params"]}}
+    carry = (inputs((2, FEATURES), seed=3), inputs((2, FEATURES), seed=4))  # (c, h)
+    with pytest.raises(jlstm.LSTMTypeError, match=r"LSTMState\(h=carry\[1\], c=carry\[0\]\)"):
+        call(xs, initial_state=carry)
+    ys, h, c = call(xs, initial_state=jlstm.LSTMState(h=carry[1], c=carry[0]))
+    flax_carry, flax_ys = rnn.apply(variables, xs, initial_carry=carry)
+    np.testing.assert_allclose(ys, flax_ys, atol=1e-6)
+    np.testing.assert_allclose(c, flax_carry[0], atol=1e-6)
+    np.testing.assert_allclose(h, flax_carry[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["linen", "nnx"])
+def test_inputs_follow_flax_dtype_promotion(kind, x64):
+    # As nn.Dense: float64 data computes in float64 with float32 params; float16 and NumPy
+    # inputs are promoted to the params' float32; the state keeps the params' dtype.
+    xs = np.random.default_rng(5).normal(size=(2, 5, 4))
+    params, call = build(kind, jnp.asarray(xs, jnp.float32), return_state=True)
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(params))
+    ys, _, c = call(jnp.asarray(xs))
+    final, expected = jlstm.lstm(params, jnp.asarray(xs), dtype=jnp.float64)
+    assert ys.dtype == jnp.float64 and c.dtype == jnp.float32
+    np.testing.assert_array_equal(ys, expected)
+    np.testing.assert_array_equal(c, final.c)
+    half = jnp.asarray(xs, jnp.float16)
+    ys_half, _, _ = call(half)
+    assert ys_half.dtype == jnp.float32
+    np.testing.assert_array_equal(ys_half, jlstm.lstm(params, half.astype(jnp.float32))[1])
+    ys_numpy, _, _ = call(xs.tolist())
+    np.testing.assert_array_equal(ys_numpy, ys)
+    if kind == "linen":  # init reads float64 data too, and keeps param_dtype
+        variables = jflax.LSTM(features=FEATURES).init(KEY_ANY, jnp.asarray(xs))
+        assert variables["params"]["lstm"].weight_ih.dtype == jnp.float32
 
 
 FLAGS = [(True, False), (False, False), (True, True), (False, True)]
@@ -475,7 +514,7 @@ def test_errors_inside_name_the_module(kind):
         call(jnp.ones((4,)))  # no time axis
     assert "jlstm.flax." in str(error.value) + "".join(getattr(error.value, "__notes__", []))
     with pytest.raises(jlstm.LSTMTypeError, match=r"jlstm\.lstm: `xs`.*dtype") as error:
-        call(jnp.ones((2, 5, 4), jnp.float16))
+        call(jnp.ones((2, 5, 4), jnp.int32))
     assert any("(called by jlstm.flax." in note for note in error.value.__notes__)
 
 
