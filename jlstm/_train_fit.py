@@ -20,7 +20,7 @@ from jlstm import _train_processes as processes
 from jlstm import _train_state
 from jlstm._errors import LSTMTypeError, fail, size
 from jlstm._train_checkpoint import Path, save_checkpoint
-from jlstm._train_parallel import check_mesh, shard_batch
+from jlstm._train_parallel import check_mesh, put, shard_batch
 from jlstm._train_state import TrainState
 
 __all__ = ["History", "fit"]
@@ -69,9 +69,9 @@ def _step_number(state: TrainState) -> int:
 def _own_copy(fn: str, state: TrainState, mesh: Mesh | None) -> TrainState:
     # Steps donate their input state: train on a copy, so the caller's arrays stay valid.
     if mesh is None:
-        return jax.device_put(state, may_alias=False)
+        return put(state, copy=True)
     check_mesh(fn, mesh)
-    return jax.device_put(state, NamedSharding(mesh, PartitionSpec()), may_alias=False)
+    return put(state, NamedSharding(mesh, PartitionSpec()), copy=True)
 
 
 def _losses_to_host(losses: list[jax.Array]) -> np.ndarray:

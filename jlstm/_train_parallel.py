@@ -26,6 +26,7 @@ __all__ = [
     "data_mesh",
     "member_sharding",
     "place",
+    "put",
     "replicate",
     "shard_batch",
 ]
@@ -133,6 +134,26 @@ def batch_sharding(mesh: Mesh, *, per_member: bool) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(member_sharding(mesh).spec[0], others))
 
 
+def put(tree: Any, sharding: NamedSharding | None = None, *, copy: bool = False) -> Any:
+    """`jax.device_put` onto `sharding` (by default: where each leaf is), typed keys included.
+
+    With several processes, `jax.device_put` places plain arrays on other processes' devices
+    but not typed PRNG keys: their data travels on its own. `copy` makes new buffers even
+    where the leaf is already in place, so that donating the result spares the original.
+    """
+
+    def one(leaf: Any) -> Any:
+        target = sharding
+        if target is None and isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            target = leaf.sharding
+        if jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key):
+            data = jax.device_put(jax.random.key_data(leaf), target, may_alias=not copy)
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+        return jax.device_put(leaf, target, may_alias=not copy)
+
+    return jax.tree.map(one, tree)
+
+
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Put a full copy of every leaf of `tree` (params, a `TrainState`) on every device.
 
@@ -143,7 +164,7 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
       True
     """
     check_mesh("train.replicate", mesh)
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    return put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
 def shard_batch(batch: Any, mesh: Mesh) -> Any:

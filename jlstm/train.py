@@ -10,9 +10,9 @@ Import it explicitly (`from jlstm import train`); it needs Optax, Orbax and rich
 - Long streams: `make_tbptt_step` (truncated backpropagation through time).
 - Checkpoints (Orbax): `save_checkpoint`, `restore_checkpoint`, `latest_step`.
 - Ensembles (`jax.vmap` over seeds): `init_ensemble`, `make_ensemble_step`,
-  `ensemble_member`.
+  `ensemble_member`, `evaluate`; with `mesh=`, the members are split over devices.
 - Data parallelism (`jax.sharding`): `data_mesh`, `replicate`, `shard_batch`, or simply
-  `fit(..., mesh=data_mesh())`.
+  `fit(..., mesh=data_mesh())`, also over several processes (`jax.distributed`).
 
 Example:
   >>> import jax, jax.numpy as jnp, optax, jlstm
@@ -32,6 +32,7 @@ Example:
 
 from jlstm._train_checkpoint import latest_step, restore_checkpoint, save_checkpoint
 from jlstm._train_ensemble import ensemble_member, init_ensemble, make_ensemble_step
+from jlstm._train_evaluate import evaluate
 from jlstm._train_fit import History, fit
 from jlstm._train_losses import (
     last_valid,
@@ -51,6 +52,7 @@ __all__ = [
     "TrainState",
     "data_mesh",
     "ensemble_member",
+    "evaluate",
     "fit",
     "init_ensemble",
     "init_train_state",

@@ -1,0 +1,242 @@
+"""Worker processes of tests/test_train_multiprocess.py: every scenario in one launch.
+
+    python tests/multiprocess_support.py MODE OUT PROCESS_ID NUM_PROCESSES PORT
+
+MODE "scenarios" runs data-parallel `fit`, truncated BPTT, a sharded ensemble, `evaluate`,
+the errors and an uninterrupted 20-step run, writes OUT/scenarios_<id>.npz and .json, then
+starts the same run with a checkpoint at step 10, writes OUT/ready_<id> after it and waits
+to be killed. MODE "restart" resumes that run from the checkpoint. NUM_PROCESSES 1 (with
+4 forced host devices) is the one-process reference: no `jax.distributed`, no kill.
+"""
+
+import json
+import pathlib
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+
+import jlstm
+from jlstm import LSTMError, train
+
+GLOBAL_BATCH, TIME, INPUT, HIDDEN, CLASSES, MEMBERS = 8, 6, 3, 8, 5, 4
+OPTIMIZER = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2))
+
+
+def loss_fn(params, batch, key):
+    xs, labels, lengths = batch
+    xs = xs * (1.0 + 0.1 * jax.random.uniform(key, dtype=xs.dtype))  # key-dependent
+    _, hs = jlstm.lstm(params["lstm"], xs, lengths=lengths)
+    return train.sequence_cross_entropy(hs @ params["out"], labels, lengths), None
+
+
+def init_params(key):
+    key_lstm, key_out = jax.random.split(key)
+    return {
+        "lstm": jlstm.init_lstm(key_lstm, INPUT, HIDDEN),
+        "out": jax.random.uniform(key_out, (HIDDEN, CLASSES), jnp.float32, -0.5, 0.5),
+    }
+
+
+def fresh_state():
+    return train.init_train_state(init_params(jax.random.key(0)), OPTIMIZER, key=jax.random.key(1))
+
+
+def global_batches(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return [
+        (
+            rng.normal(size=(GLOBAL_BATCH, TIME, INPUT)).astype(np.float32),
+            rng.integers(0, CLASSES, (GLOBAL_BATCH, TIME)).astype(np.int32),
+            rng.integers(0, TIME + 1, (GLOBAL_BATCH,)).astype(np.int32),
+        )
+        for _ in range(count)
+    ]
+
+
+def local_part(batches, rows=None):
+    """This process's rows of each global batch: the global batch is the parts in order."""
+    rows = rows or GLOBAL_BATCH // jax.process_count()
+    start = jax.process_index() * rows
+    return [jax.tree.map(lambda x: x[start : start + rows], batch) for batch in batches]
+
+
+def host(tree):
+    """Every leaf on the host, gathered over the processes."""
+
+    def get(leaf):
+        if not isinstance(leaf, jax.Array):
+            return np.asarray(leaf)
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        if leaf.is_fully_addressable or leaf.sharding.is_fully_replicated:
+            return np.asarray(leaf)
+        return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+
+    return jax.tree.map(get, tree)
+
+
+def flat(prefix, tree):
+    paths = jax.tree_util.tree_flatten_with_path(host(tree))[0]
+    return {prefix + jax.tree_util.keystr(path): leaf for path, leaf in paths}
+
+
+def tbptt_run(mesh):
+    def chunk_loss(params, carry, chunk, key):
+        xs, targets = chunk
+        carry, hs = jlstm.lstm(params["lstm"], xs, carry)
+        return jnp.mean((hs @ params["out"] - targets) ** 2), (carry, None)
+
+    def init_carry(params, stream):
+        return jlstm.zero_state(params["lstm"], stream[0].shape[:1])
+
+    rng = np.random.default_rng(1)
+    streams = [
+        (
+            rng.normal(size=(GLOBAL_BATCH, 10, INPUT)).astype(np.float32),
+            rng.normal(size=(GLOBAL_BATCH, 10, CLASSES)).astype(np.float32),
+        )
+        for _ in range(3)
+    ]
+    step = train.make_tbptt_step(chunk_loss, OPTIMIZER, 4, init_carry=init_carry)
+    return train.fit(step, fresh_state(), local_part(streams), mesh=mesh)
+
+
+def accuracy(params, batch):
+    xs, labels, lengths = batch
+    _, hs = jlstm.lstm(params["lstm"], xs, lengths=lengths)
+    logits = hs @ params["out"]
+    hits = (jnp.argmax(logits, axis=-1) == labels) & train.sequence_mask(lengths, TIME)
+    loss = train.sequence_cross_entropy(logits, labels, lengths)
+    return {"hits": jnp.sum(hits).astype(jnp.float32), "loss": loss}
+
+
+def ensemble_run(results):
+    members = train.data_mesh(axis_name="member")
+    keys = jax.random.split(jax.random.key(2), MEMBERS)
+    state = train.init_ensemble(init_params, OPTIMIZER, keys, mesh=members)
+    step = train.make_ensemble_step(loss_fn, OPTIMIZER, mesh=members)
+    state, history = train.fit(step, state, global_batches(6, seed=3))  # replicated batches
+    results.update(flat("ensemble", state.params), ensemble_losses=history.losses)
+    held_out = global_batches(2, seed=4)
+    grid = Mesh(np.asarray(jax.devices()).reshape(2, 2), ("member", "batch"))
+    # On the (member, batch) grid each process holds whole batches; on data_mesh() halves.
+    on_grid = train.evaluate(accuracy, state.params, held_out, mesh=grid)
+    on_data = train.evaluate(accuracy, state.params, local_part(held_out), mesh=train.data_mesh())
+    results.update(flat("evaluate_grid", on_grid), **flat("evaluate_data", on_data))
+    if jax.process_count() == 1:
+        unsharded = jax.device_put(host(state.params), jax.devices()[0])
+        results.update(flat("evaluate_unsharded", train.evaluate(accuracy, unsharded, held_out)))
+
+
+def error_of(run):
+    try:
+        run()
+    except LSTMError as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def errors(mesh, step):
+    batches = global_batches(4, seed=5)
+    here = jax.process_index()
+    found = {"indivisible": error_of(lambda: train.shard_batch(np.zeros((3, 2)), mesh))}
+    if jax.process_count() == 1:
+        return found
+
+    def stream(count):
+        yield from local_part(batches[:count])
+
+    found["count_list"] = error_of(
+        lambda: train.fit(step, fresh_state(), local_part(batches)[: 3 + here], mesh=mesh)
+    )
+    found["count_generator"] = error_of(
+        lambda: train.fit(step, fresh_state(), stream(2 + here), mesh=mesh)
+    )
+    found["shapes"] = error_of(
+        lambda: train.fit(step, fresh_state(), local_part(batches, rows=4 - 2 * here), mesh=mesh)
+    )
+    found["local_mesh"] = error_of(
+        lambda: train.fit(
+            step, fresh_state(), local_part(batches), mesh=train.data_mesh(jax.local_devices())
+        )
+    )
+    return found
+
+
+def scenarios(out):
+    mesh = train.data_mesh()
+    step = train.make_train_step(loss_fn, OPTIMIZER)
+    results = {}
+    state = fresh_state()
+    before = host(state)
+    final, history = train.fit(
+        step, state, local_part(global_batches(12)), mesh=mesh, checkpoint_dir=out / "fit"
+    )
+    kept = jax.tree.all(jax.tree.map(np.array_equal, host(state), before))
+    results.update(flat("fit", final), fit_losses=history.losses, kept=kept)
+    final, history = tbptt_run(mesh)
+    results.update(flat("tbptt", final.params), tbptt_losses=history.losses)
+    ensemble_run(results)
+    found = errors(mesh, step)
+    batches = local_part(global_batches(20, seed=6))
+    final, history = train.fit(step, fresh_state(), batches, mesh=mesh)
+    results.update(flat("full", final.params), full_losses=history.losses)
+    name = f"scenarios_{jax.process_index()}"
+    np.savez(out / f"{name}.npz", **results)
+    (out / f"{name}.json").write_text(json.dumps(found))
+    if jax.process_count() == 1:
+        return
+
+    def until_killed():
+        for index, batch in enumerate(batches):
+            if index == 10:  # the checkpoint after step 10 is complete
+                (out / f"ready_{jax.process_index()}").touch()
+                time.sleep(600)
+            yield batch
+
+    train.fit(
+        step,
+        fresh_state(),
+        until_killed(),
+        mesh=mesh,
+        checkpoint_dir=out / "restart",
+        checkpoint_every=10,
+    )
+
+
+def restart(out):
+    mesh = train.data_mesh()
+    step = train.make_train_step(loss_fn, OPTIMIZER)
+    state = train.restore_checkpoint(out / "restart", train.replicate(fresh_state(), mesh))
+    resumed_from = int(np.asarray(state.step))
+    batches = local_part(global_batches(20, seed=6))[resumed_from:]
+    final, history = train.fit(step, state, batches, mesh=mesh)
+    np.savez(
+        out / f"restart_{jax.process_index()}.npz",
+        **flat("restart", final.params),
+        restart_losses=history.losses,
+        resumed_from=resumed_from,
+    )
+
+
+def main(mode, out, process_id, num_processes, port):
+    jax.config.update("jax_numpy_rank_promotion", "raise")
+    if num_processes > 1:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(
+            coordinator_address=f"127.0.0.1:{port}",
+            num_processes=num_processes,
+            process_id=process_id,
+            initialization_timeout=60,
+        )
+    {"scenarios": scenarios, "restart": restart}[mode](pathlib.Path(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6]))
