@@ -145,7 +145,14 @@ def error_of(run):
 def errors(mesh, step):
     batches = global_batches(4, seed=5)
     here = jax.process_index()
-    found = {"indivisible": error_of(lambda: train.shard_batch(np.zeros((3, 2)), mesh))}
+    members = train.data_mesh(axis_name="member")
+    keys = jax.random.split(jax.random.key(2), 3)
+    found = {
+        "indivisible": error_of(lambda: train.shard_batch(np.zeros((3, 2)), mesh)),
+        "members": error_of(
+            lambda: train.init_ensemble(init_params, OPTIMIZER, keys, mesh=members)
+        ),
+    }
     if jax.process_count() == 1:
         return found
 

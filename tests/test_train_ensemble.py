@@ -106,3 +106,62 @@ def test_experiment_runs():
     assert np.all(np.isfinite(result["losses"]))
     assert np.all(result["losses"][-1] < result["losses"][0])
     assert result["alone_deviation"] < 1e-5
+
+
+def test_mesh_of_one_device_equals_no_mesh():
+    keys = jax.random.split(jax.random.key(0), MEMBERS)
+    batches = make_batches(3)
+    mesh = train.data_mesh(axis_name="member")
+    plain, plain_history = train.fit(
+        train.make_ensemble_step(loss_fn, OPTIMIZER),
+        train.init_ensemble(init_params, OPTIMIZER, keys),
+        batches,
+    )
+    state = train.init_ensemble(init_params, OPTIMIZER, keys, mesh=mesh)
+    assert state.params["out"].sharding.spec == jax.sharding.PartitionSpec("member")
+    step = train.make_ensemble_step(loss_fn, OPTIMIZER, mesh=mesh)
+    state, history = train.fit(step, state, batches)
+    np.testing.assert_array_equal(history.losses, plain_history.losses)
+    assert_trees_close(state, plain, atol=0)
+
+
+def mse(params, batch):
+    xs, targets = batch
+    state, _ = jlstm.lstm(params["lstm"], xs)
+    return {"mse": jnp.mean((state.h @ params["out"] - targets) ** 2), "h": state.h[0]}
+
+
+def test_evaluate_equals_a_loop_over_members():
+    state = train.init_ensemble(init_params, OPTIMIZER, jax.random.split(jax.random.key(0), 3))
+    batches = make_batches(2)
+    for mesh in (None, train.data_mesh(), train.data_mesh(axis_name="member")):
+        result = train.evaluate(mse, state.params, batches, mesh=mesh)
+        assert result["mse"].shape == (3,) and result["h"].shape == (3, 4)
+        for i in range(3):
+            member = train.ensemble_member(state.params, i)
+            want = np.mean([mse(member, batch)["mse"] for batch in batches])
+            np.testing.assert_allclose(result["mse"][i], want, rtol=1e-6)
+
+
+def test_mesh_errors():
+    keys = jax.random.split(jax.random.key(0), 2)
+    with pytest.raises(
+        LSTMValueError, match=r'init_ensemble: `mesh` must be a mesh with a "member"'
+    ):
+        train.init_ensemble(init_params, OPTIMIZER, keys, mesh=train.data_mesh())
+    with pytest.raises(
+        LSTMValueError, match=r'make_ensemble_step: `mesh` must be a mesh with a "member"'
+    ):
+        train.make_ensemble_step(loss_fn, OPTIMIZER, mesh=train.data_mesh())
+    with pytest.raises(
+        LSTMTypeError, match=r"make_ensemble_step: `mesh` must be a jax.sharding.Mesh"
+    ):
+        train.make_ensemble_step(loss_fn, OPTIMIZER, mesh=jax.devices())
+    step = train.make_ensemble_step(loss_fn, OPTIMIZER, mesh=train.data_mesh(axis_name="member"))
+    single = train.init_train_state(INIT(jax.random.key(0)), OPTIMIZER, key=jax.random.key(1))
+    with pytest.raises(LSTMValueError, match=r"`state` must be a stacked ensemble"):
+        step(single, make_batches(1)[0])
+    with pytest.raises(LSTMValueError, match=r"evaluate: `batches` must be at least one batch"):
+        train.evaluate(mse, single.params, [])
+    with pytest.raises(LSTMTypeError, match=r"evaluate: `fn` must be a function"):
+        train.evaluate(None, single.params, [])

@@ -8,6 +8,7 @@ resumes from it, and the one-process reference. Every child is killed by a timeo
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -32,11 +33,14 @@ def free_port():
 
 def launch(mode, out, num_processes, devices, log):
     # Most XLA optimisations off: compiling is 3x faster, and both sides of every
-    # comparison run with the same setting.
+    # comparison run with the same setting. The restarted pair reads the programs that the
+    # first pair compiled from the cache.
     env = dict(
         os.environ,
         JAX_PLATFORMS="cpu",
         JAX_DISABLE_MOST_OPTIMIZATIONS="1",
+        JAX_COMPILATION_CACHE_DIR=str(out.parent / "cache"),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
         XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
     )
     port = free_port()
@@ -166,6 +170,8 @@ ERRORS = {
     r"on every process, got (2|more than 2) batches on process [01] of 2",
     "shapes": r"LSTMValueError: .*fit: `batches` must be batches of the same structure and "
     r"shapes on every process, got shapes \[\([42], 6, 3\)",
+    "members": r'LSTMValueError: .*init_ensemble: `mesh` must be a "member" axis whose size '
+    r"divides the 3 members, got size 4",
     "local_mesh": r"LSTMValueError: .*fit: `mesh` must be a mesh over the devices of all 2 "
     r"processes, got a mesh over the devices of process \[[01]\].*jax.distributed.initialize",
 }
@@ -173,8 +179,6 @@ ERRORS = {
 
 @pytest.mark.parametrize("case", sorted(ERRORS))
 def test_errors_raise_on_every_process(runs, case):
-    import re
-
     for found in runs["errors"]:
         assert found[case] is not None, case
         assert re.match(ERRORS[case], found[case]), found[case]
