@@ -86,11 +86,14 @@ def make_params(
     )
 
 
-def stack_from(layers: Sequence[Layer]) -> LSTMParams | tuple[Any, ...]:
-    """One unidirectional layer as `LSTMParams`, anything else as a stack tuple."""
-    if len(layers) == 1 and len(layers[0]) == 1:
-        return layers[0][0]
-    return tuple(Bidirectional(*layer) if len(layer) == 2 else layer[0] for layer in layers)
+def stack_from(layers: Sequence[Layer]) -> LSTMParams | Bidirectional | tuple[Any, ...]:
+    """The structure every converter returns: one layer as itself, more as a stack tuple.
+
+    One unidirectional layer is an `LSTMParams`, one bidirectional layer a
+    `Bidirectional`, two or more layers a tuple with one of those per layer.
+    """
+    items = tuple(Bidirectional(*layer) if len(layer) == 2 else layer[0] for layer in layers)
+    return items[0] if len(items) == 1 else items
 
 
 def layers_of(fn: str, params: Any) -> list[tuple[str, Layer]]:

@@ -26,7 +26,7 @@ from jlstm._convert_common import (
     to_numpy,
 )
 from jlstm._errors import fail, shape_str, size
-from jlstm._params import LSTMParams
+from jlstm._params import Bidirectional, LSTMParams
 
 __all__ = ["from_cudnn", "to_cudnn"]
 
@@ -38,7 +38,7 @@ def from_cudnn(
     *,
     num_layers: int = 1,
     bidirectional: bool = False,
-) -> LSTMParams | tuple[Any, ...]:
+) -> LSTMParams | Bidirectional | tuple[Any, ...]:
     """Read the flat weight vector of `jax.experimental.rnn.lstm`.
 
     The sizes are those passed to `jax.experimental.rnn.lstm` (the vector alone does not
@@ -52,8 +52,9 @@ def from_cudnn(
       bidirectional: whether each layer runs in both directions.
 
     Returns:
-      `LSTMParams` for one unidirectional layer, else a stack tuple with one `LSTMParams`
-      or `Bidirectional` per layer.
+      `LSTMParams` for one unidirectional layer, `Bidirectional` for one bidirectional
+      layer, else a stack tuple with one `LSTMParams` or `Bidirectional` per layer (the
+      structure of `jlstm.convert.from_torch`).
 
     Example:
       >>> import numpy as np

@@ -41,7 +41,8 @@ def from_keras(weights: Sequence[Any]) -> LSTMParams | Bidirectional | tuple[Any
 
     Returns:
       `LSTMParams` for an `LSTM`, `Bidirectional` for a `Bidirectional` layer (wrap it as
-      `(params,)` to use it as a one-layer stack), a tuple of those for a list of lists.
+      `(params,)` to use it as a one-layer stack), as `from_torch` returns one layer; a
+      tuple of those for a list of lists, one per layer.
 
     Example:
       >>> import numpy as np

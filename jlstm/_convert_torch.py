@@ -25,7 +25,7 @@ from jlstm._convert_common import (
     to_numpy,
 )
 from jlstm._errors import LSTMTypeError, fail
-from jlstm._params import LSTMParams
+from jlstm._params import Bidirectional, LSTMParams
 
 __all__ = ["from_torch", "to_torch"]
 
@@ -33,7 +33,9 @@ __all__ = ["from_torch", "to_torch"]
 _KEY = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)(?:_l(\d+)(_reverse)?)?")
 
 
-def from_torch(state_dict: Mapping[str, Any], *, prefix: str = "") -> LSTMParams | tuple[Any, ...]:
+def from_torch(
+    state_dict: Mapping[str, Any], *, prefix: str = ""
+) -> LSTMParams | Bidirectional | tuple[Any, ...]:
     """Read the `state_dict()` of a `torch.nn.LSTM` or `torch.nn.LSTMCell`.
 
     Any `num_layers`, `bidirectional`, `proj_size` and `bias=False` are understood; the
@@ -48,8 +50,10 @@ def from_torch(state_dict: Mapping[str, Any], *, prefix: str = "") -> LSTMParams
         LSTM inside a bigger model; other keys are then ignored.
 
     Returns:
-      `LSTMParams` for one unidirectional layer (or a cell), else a stack: a tuple with
-      one `LSTMParams` or `Bidirectional` per layer.
+      `LSTMParams` for one unidirectional layer (or a cell), `Bidirectional` for one
+      bidirectional layer (as `jlstm.bidirectional` takes it), else a stack: a tuple
+      with one `LSTMParams` or `Bidirectional` per layer. Wrap one layer as `(params,)`
+      to run it with `jlstm.stack`.
 
     Example:
       >>> import numpy as np

@@ -20,9 +20,13 @@ F32 = 1e-5  # abs tolerance of float32 outputs against the reference
 BATCH, TIME, INPUT, HIDDEN = 3, 5, 4, 6
 
 
+def is_layer(params):
+    return isinstance(params, jlstm.LSTMParams | jlstm.Bidirectional)
+
+
 def pseudo_layers(params):
     """The directions in cuDNN's order: layer 0 forward, layer 0 backward, layer 1 ..."""
-    layers = (params,) if isinstance(params, jlstm.LSTMParams) else params
+    layers = params if isinstance(params, tuple) and not is_layer(params) else (params,)
     return [
         d
         for layer in layers
@@ -32,7 +36,7 @@ def pseudo_layers(params):
 
 def run_stack(params, xs, h0, c0):
     """A stack composed by hand from `jlstm.lstm`, initial states in cuDNN's order."""
-    layers = (params,) if isinstance(params, jlstm.LSTMParams) else params
+    layers = params if isinstance(params, tuple) and not is_layer(params) else (params,)
     finals, p = [], 0
     for layer in layers:
         directions = layer if isinstance(layer, jlstm.Bidirectional) else (layer,)
@@ -61,7 +65,9 @@ def test_cudnn_layout_round_trip_and_outputs(num_layers, bidirectional):
     params = convert.from_cudnn(
         weights, INPUT, HIDDEN, num_layers=num_layers, bidirectional=bidirectional
     )
-    assert isinstance(params, jlstm.LSTMParams if num_layers == 1 and not bidirectional else tuple)
+    # One layer comes back as itself (LSTMParams or Bidirectional), more as a stack tuple.
+    single = jlstm.Bidirectional if bidirectional else jlstm.LSTMParams
+    assert isinstance(params, single if num_layers == 1 else tuple)
 
     w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(weights, **sizes)
     directions = pseudo_layers(params)

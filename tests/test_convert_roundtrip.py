@@ -44,7 +44,7 @@ def random_stack(rng, input_size, hidden_size, num_layers, bidirectional, proj_s
         ]
         layers.append(jlstm.Bidirectional(*directions) if bidirectional else directions[0])
         features = (1 + bidirectional) * (proj_size or hidden_size)
-    return layers[0] if num_layers == 1 and not bidirectional else tuple(layers)
+    return layers[0] if num_layers == 1 else tuple(layers)
 
 
 sizes = st.integers(1, 5)
@@ -95,10 +95,26 @@ def test_cells_round_trip_exactly(input_size, hidden_size, bias, seed):
 
 
 def test_keras_bidirectional_round_trips_as_one_layer():
-    params = random_stack(np.random.default_rng(0), 3, 4, 1, True, None, True)[0]
+    params = random_stack(np.random.default_rng(0), 3, 4, 1, True, None, True)
     weights = convert.to_keras(params)
     assert [w.shape for w in weights] == [(3, 16), (4, 16), (16,)] * 2
     assert_same_params(convert.from_keras(weights), params)
+
+
+def test_every_converter_returns_one_structure_for_one_model():
+    rng = np.random.default_rng(2)
+    for num_layers, bidirectional in [(1, False), (1, True), (2, True), (2, False)]:
+        params = random_stack(rng, 3, 4, num_layers, bidirectional, None, True)
+        expected = jlstm.Bidirectional if bidirectional else jlstm.LSTMParams
+        sizes = dict(num_layers=num_layers, bidirectional=bidirectional)
+        converted = {
+            "torch": convert.from_torch(convert.to_torch(params)),
+            "keras": convert.from_keras(convert.to_keras(params)),
+            "cudnn": convert.from_cudnn(convert.to_cudnn(params), 3, 4, **sizes),
+        }
+        for name, back in converted.items():
+            assert isinstance(back, expected if num_layers == 1 else tuple), (name, sizes)
+            assert_same_params(back, params)
 
 
 def test_exports_are_writable_copies():

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not sup
 
 def run_stack(params, xs):
     """A stack composed by hand from `jlstm.lstm`; returns `(ys, h_n, c_n)` like torch."""
-    layers = (params,) if isinstance(params, jlstm.LSTMParams) else params
+    layers = (params,) if isinstance(params, jlstm.LSTMParams | jlstm.Bidirectional) else params
     finals = []
     for layer in layers:
         if isinstance(layer, jlstm.Bidirectional):
@@ -55,8 +55,9 @@ def test_torch_lstm_round_trip_and_outputs(num_layers, bidirectional, proj_size,
     state_dict = module.state_dict()
 
     params = convert.from_torch(state_dict)
-    single = num_layers == 1 and not bidirectional
-    assert isinstance(params, jlstm.LSTMParams if single else tuple)
+    # One layer comes back as itself (LSTMParams or Bidirectional), more as a stack tuple.
+    single = jlstm.Bidirectional if bidirectional else jlstm.LSTMParams
+    assert isinstance(params, single if num_layers == 1 else tuple)
 
     back = convert.to_torch(params)
     assert list(back) == list(state_dict)  # same keys, in PyTorch's order
