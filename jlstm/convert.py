@@ -4,12 +4,19 @@ Every pair `from_X` / `to_X` maps another framework's weights to jlstm's `LSTMPa
 (PyTorch layout, gates i, f, g, o, one bias) and back:
 
 - `from_torch` / `to_torch`: `torch.nn.LSTM` (any `num_layers`, `bidirectional`,
-  `proj_size`, `bias=False`) and `torch.nn.LSTMCell` state dicts;
+  `proj_size`, `bias=False`) and `torch.nn.LSTMCell` state dicts, with
+  `from_torch_state` / `to_torch_state` for its `(h_n, c_n)` state layout;
 - `from_keras` / `to_keras`: `get_weights()` of Keras `LSTM` and `Bidirectional(LSTM)`;
 - `from_flax` / `to_flax`: Flax linen and NNX `LSTMCell` / `OptimizedLSTMCell` params,
   with `state_from_flax` / `state_to_flax` for Flax's `(c, h)` carry;
 - `from_equinox` / `to_equinox`: `equinox.nn.LSTMCell`;
 - `from_cudnn` / `to_cudnn`: the flat weight vector of `jax.experimental.rnn.lstm`.
+
+Every `from_X` returns one structure for one model: `LSTMParams` for one unidirectional
+layer, `Bidirectional` for one bidirectional layer, and a tuple with one of those per
+layer for two or more layers (a stack, as `jlstm.stack` takes it; wrap one layer as
+`(params,)` to run it as a stack). This is what the Flax modules hold for the same
+options. Formats that say how many layers they hold (a Keras list of lists) keep it.
 
 The converters only use NumPy and never import those frameworks: foreign arrays are read
 with `np.asarray`. `from_X` returns jlstm params of jax arrays; `to_X` returns NumPy arrays
@@ -32,6 +39,7 @@ from jlstm._convert_equinox import from_equinox, to_equinox
 from jlstm._convert_flax import from_flax, state_from_flax, state_to_flax, to_flax
 from jlstm._convert_keras import from_keras, to_keras
 from jlstm._convert_torch import from_torch, to_torch
+from jlstm._convert_torch_state import from_torch_state, to_torch_state
 
 __all__ = [
     "from_cudnn",
@@ -39,6 +47,7 @@ __all__ = [
     "from_flax",
     "from_keras",
     "from_torch",
+    "from_torch_state",
     "state_from_flax",
     "state_to_flax",
     "to_cudnn",
@@ -46,4 +55,5 @@ __all__ = [
     "to_flax",
     "to_keras",
     "to_torch",
+    "to_torch_state",
 ]

@@ -73,6 +73,9 @@ to-keras-projection         convert.to_keras          params with a projection  
 from-cudnn-size             convert.from_cudnn        10 weights for I=3, H=4         Value
 state-from-flax             convert.state_from_flax   an array as carry               Type
 state-to-flax-tuple         convert.state_to_flax     a tuple as state                Type
+from-torch-state-rows       convert.from_torch_state  3 rows for 2 directions         Value
+from-torch-state-proj       convert.from_torch_state  h_n of 4 features, proj_size 2  Value
+to-torch-state-carry        convert.to_torch_state    a (c, h) tuple as states        Type
 train-step-loss             train.make_train_step     `loss_fn=3`                     Type
 train-step-optimizer        train.make_train_step     `optimizer="adam"`              Type
 train-float-labels          train.sequence_cross_...  float32 `labels`                Type
@@ -293,6 +296,14 @@ CASES = [
          lambda: convert.state_from_flax(np.zeros(3, np.float32))),
     Case("state-to-flax-tuple", "convert.state_to_flax", "state", T, BARE,
          lambda: convert.state_to_flax(CARRY)),
+    Case("from-torch-state-rows", "convert.from_torch_state", "h_n", V,
+         r"\(2, \*batch, size\).*got shape \(3, 2, 4\)",
+         lambda: convert.from_torch_state(np.zeros((3, 2, 4)), np.zeros((3, 2, 4)), PAIR)),
+    Case("from-torch-state-proj", "convert.from_torch_state", "h_n", V,
+         r"of 2 features in row 0 \(from params\), got shape \(1, 2, 4\)",
+         lambda: convert.from_torch_state(np.zeros((1, 2, 4)), np.zeros((1, 2, 4)), PROJ)),
+    Case("to-torch-state-carry", "convert.to_torch_state", "states", T,
+         r"got a tuple of 2 arrays\. .*\(c, h\)", lambda: convert.to_torch_state(CARRY)),
     Case("train-step-loss", "train.make_train_step", "loss_fn", T, r"got int",
          lambda: train.make_train_step(3, optax.adam(1e-3))),
     Case("train-step-optimizer", "train.make_train_step", "optimizer", T, r"got str",
