@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import checkify
+from jax.extend.core import Primitive
+from jax.interpreters import batching, mlir
 
 from jlstm._errors import LSTMTypeError, LSTMValueError, fail
 
@@ -40,27 +42,52 @@ def _subscript(arg: str, rank: int) -> str:
     return f"{arg}[{', '.join(['{}'] * rank)}]" if rank else arg
 
 
-def _check(fn: str, ok: jax.Array, message: str, *values: jax.Array) -> None:
-    """`checkify.check` with jlstm errors where checkify cannot report the failure itself.
+def _outside_checkify(ctx: Any, ok: Any, *, fn: str) -> NoReturn:
+    del ctx, ok  # lowered only when no checkify.checkify took the checks out
+    fail(
+        fn,
+        "checks",
+        "True only in a function run by jlstm.checked (or checkify.checkify)",
+        "a call compiled without either",
+        "Wrap the function: jlstm.checked(jax.jit(fn)); inside jit, "
+        "checkify.checkify(fn, errors=checkify.user_checks); or pass checks=False.",
+        kind=LSTMValueError,
+    )
 
-    Called eagerly, a check runs at once: a failure raises `LSTMValueError`. Traced
-    (`jax.jit`, `lax.scan`, ...) outside `checkify.checkify`, checkify refuses to stage
-    it; that raises a jlstm error that says how to run the function.
+
+# The predicate of every traced check passes through this identity. checkify.checkify
+# drops it with the checks (by a rule in checkify's registry of primitives, which JAX
+# keeps private: without it, checkify's own ValueError stands); compiled without
+# checkify, its lowering raises a jlstm error that says what to do.
+try:
+    from jax._src.checkify import error_checks as _checkify_rules
+except ImportError:
+    _checkify_rules = None
+_staged = Primitive("jlstm_checks_need_checkify")
+_staged.def_impl(lambda ok, *, fn: ok)
+_staged.def_abstract_eval(lambda ok, *, fn: ok)
+batching.primitive_batchers[_staged] = lambda args, dims, *, fn: (
+    _staged.bind(*args, fn=fn),
+    dims[0],
+)
+mlir.register_lowering(_staged, _outside_checkify)
+if _checkify_rules is not None:
+    _checkify_rules[_staged] = lambda error, enabled, ok, *, fn: (error, ok)
+
+
+def _check(fn: str, ok: jax.Array, message: str, *values: jax.Array) -> None:
+    """`checkify.check` that reports in jlstm errors where checkify would not.
+
+    Called eagerly, a check runs at once: a failure raises `LSTMValueError`. Traced,
+    it must be run by `checkify.checkify` (as `jlstm.checked` does); compiled without it,
+    it raises an `LSTMValueError` that says so.
     """
+    if isinstance(ok, jax.core.Tracer) and _checkify_rules is not None:
+        ok = _staged.bind(ok, fn=fn)
     try:
         checkify.check(ok, message, *values)
     except checkify.JaxRuntimeError as error:
         raise LSTMValueError(str(error).removesuffix(_SUFFIX)) from None
-    except ValueError:  # checkify's "not functionalized": staged outside checkify
-        fail(
-            fn,
-            "checks",
-            "True only in a function run by jlstm.checked (or checkify.checkify) when traced",
-            "a traced call outside both",
-            "Wrap the function: jlstm.checked(jax.jit(fn)), or use checkify.checkify(fn, "
-            "errors=checkify.user_checks) inside jit; or pass checks=False.",
-            kind=LSTMValueError,
-        )
 
 
 def lengths_in_range(fn: str, lengths: jax.Array, time: int) -> None:
@@ -113,7 +140,9 @@ def checked(fn: Callable[P, R]) -> Callable[P, R]:
     `checkify.checkify`: `checked` does that and raises the first failure. Call the
     function it returns outside of `jax.jit`, and jit the function it wraps, as in the
     example. Inside a jitted function, use `checkify.checkify(fn,
-    errors=checkify.user_checks)` and return its error.
+    errors=checkify.user_checks)` and return its error. Compiled without either
+    (`jax.jit(fn)` alone), a function with `checks=True` raises an `LSTMValueError` that
+    says so; called eagerly, without any transform, a failed check raises at once.
 
     Args:
       fn: a function that calls jlstm with `checks=True`, jitted or not.

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.experimental import checkify
 
 import jlstm
 from jlstm import LSTMState, LSTMTypeError, LSTMValueError
@@ -194,3 +195,27 @@ def test_errors_are_standard_exceptions():
 def test_accepts_lengths_as_list():
     _, ys = jlstm.lstm(PARAMS, XS, lengths=[5, 1])
     assert ys.shape == (2, 5, 4)
+
+
+def test_checks_compiled_without_checked_say_how_to_run_them():
+    # Not in the registry of tests/test_bad_inputs.py: it raises when jit compiles the
+    # call (checkify can only take the checks out then), so jax.eval_shape cannot see it.
+    def outputs(xs):
+        return jlstm.lstm(PARAMS, xs, lengths=jnp.array([5, 2]), checks=True)[1]
+
+    message = r"^jlstm\.lstm: `checks` must be True only in a function run by jlstm\.checked"
+    hint = r".*Wrap the function: jlstm\.checked\(jax\.jit\(fn\)\)"
+    for run in (jax.jit(outputs), jax.jit(jax.grad(lambda xs: outputs(xs).sum()))):
+        with pytest.raises(LSTMValueError, match=message + hint):
+            run(XS)
+    bad = XS.at[0, 2, 1].set(jnp.nan)
+    with pytest.raises(
+        LSTMValueError, match=r"^jlstm\.lstm: `xs` must be finite.*xs\[0, 2, 1\]\.$"
+    ):
+        jlstm.checked(jax.jit(outputs))(bad)  # the advice works, after the failed compile
+    with pytest.raises(
+        LSTMValueError, match=r"^jlstm\.lstm: `xs` must be finite.*xs\[0, 2, 1\]\.$"
+    ):
+        outputs(bad)  # eagerly, a check raises at once, as a jlstm error
+    error, _ = jax.jit(checkify.checkify(outputs, errors=checkify.user_checks))(bad)
+    assert "xs[0, 2, 1]" in error.get()
