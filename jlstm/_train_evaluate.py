@@ -14,7 +14,14 @@ from jax.sharding import Mesh
 from jlstm import _train_checks as checks
 from jlstm import _train_processes as processes
 from jlstm._errors import LSTMTypeError, fail
-from jlstm._train_parallel import batch_sharding, check_mesh, member_sharding, place, put
+from jlstm._train_parallel import (
+    batch_sharding,
+    check_mesh,
+    member_sharding,
+    place,
+    put,
+    queue_limited,
+)
 
 __all__ = ["evaluate"]
 
@@ -74,12 +81,14 @@ def evaluate(
         check_mesh(name, mesh)
         params = put(params, member_sharding(mesh))
         sharding = batch_sharding(mesh, per_member=False)
-    spans = processes.spans_processes(params)
+    spans, limited = processes.spans_processes(params), queue_limited(params)
     total, count = None, 0
     for batch in processes.same_batches(name, batches, None, spans):
         if mesh is not None:
             batch = place(name, "batches", batch, sharding)
         metrics = _evaluate_batch(fn, params, batch)
+        if limited and total is not None:
+            jax.block_until_ready(total)  # as in `fit`: at most two batches in flight
         total = metrics if total is None else jax.tree.map(jnp.add, total, metrics)
         count += 1
     if total is None:

@@ -20,7 +20,7 @@ from jlstm import _train_processes as processes
 from jlstm import _train_state
 from jlstm._errors import LSTMTypeError, fail, size
 from jlstm._train_checkpoint import Path, save_checkpoint
-from jlstm._train_parallel import check_mesh, put, shard_batch
+from jlstm._train_parallel import check_mesh, put, queue_limited, shard_batch
 from jlstm._train_state import TrainState
 
 __all__ = ["History", "fit"]
@@ -133,7 +133,8 @@ def fit(
     """Train: call `step` on each batch, evaluate and checkpoint along the way.
 
     Losses stay on the device until the end, so steps are dispatched without waiting for
-    each other; the progress bar fetches one every few steps.
+    each other (on several CPU devices at most two ahead: XLA's CPU collectives deadlock
+    when more queue up); the progress bar fetches one every few steps.
 
     Args:
       step: `step(state, batch) -> (state, (loss, aux))`, from `make_train_step`,
@@ -190,7 +191,7 @@ def fit(
         fail(fn, "batches", "an iterable of batches", type(batches).__name__, kind=LSTMTypeError)
     total = num_steps if num_steps is not None or not isinstance(batches, Sized) else len(batches)
     state = _own_copy(fn, state, mesh)
-    spans = processes.spans_processes(state)
+    spans, limited = processes.spans_processes(state), queue_limited(state)
     enabled = Console().is_terminal if progress is None else progress
     clock, losses, metrics = _Clock(), [], []
     evaluated = saved = -1
@@ -202,6 +203,8 @@ def fit(
                 batch = shard_batch(batch, mesh)
             state, (loss, _) = step(state, batch)
             losses.append(loss)
+            if limited and call > 1:
+                jax.block_until_ready(losses[-2])
             if call == 1:
                 clock.begin(loss)
             if eval_every is not None and call % eval_every == 0:

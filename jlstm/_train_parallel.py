@@ -27,6 +27,7 @@ __all__ = [
     "member_sharding",
     "place",
     "put",
+    "queue_limited",
     "replicate",
     "shard_batch",
 ]
@@ -152,6 +153,21 @@ def put(tree: Any, sharding: NamedSharding | None = None, *, copy: bool = False)
         return jax.device_put(leaf, target, may_alias=not copy)
 
     return jax.tree.map(one, tree)
+
+
+def queue_limited(tree: Any) -> bool:
+    """Whether programs on the arrays of `tree` must not queue up more than two deep.
+
+    XLA's CPU collectives among the devices of one process deadlock ("Termination timeout
+    for all gather") when many sharded steps are dispatched ahead, e.g. 200 steps on 2 or 4
+    forced host devices; waiting for the step before the last one avoids it and keeps the
+    devices busy. Other platforms run each device's programs in order and need no limit.
+    """
+    devices = set()
+    for leaf in jax.tree.leaves(tree):
+        if isinstance(leaf, jax.Array):
+            devices |= leaf.sharding.device_set
+    return len(devices) > 1 and any(device.platform == "cpu" for device in devices)
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
