@@ -17,6 +17,7 @@ from jlstm._params import (
     init_lstm,
     zero_state,
 )
+from jlstm._scan import scan
 from jlstm._sequence import lstm
 from jlstm._stack import stack
 from jlstm._variants import GateTrace
@@ -38,6 +39,7 @@ __all__ = [
     "init_stack",
     "lstm",
     "lstm_cell",
+    "scan",
     "stack",
     "zero_state",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +13,7 @@ from jlstm._params import LSTMParams, LSTMState
 from jlstm._variants import GateTrace
 from jlstm._weights import CellWeights, bias_row, matmul, prepare
 
-__all__ = ["CellWeights", "cast_weights", "lstm_cell", "prepare", "step"]
+__all__ = ["lstm_cell"]
 
 
 def cast_weights(weights: CellWeights, dtype: Any) -> CellWeights:
@@ -33,18 +33,39 @@ def cast_weights(weights: CellWeights, dtype: Any) -> CellWeights:
     )
 
 
-def step(weights: CellWeights, state: LSTMState, x: jax.Array) -> tuple[LSTMState, jax.Array]:
-    """The LSTM equations on prepared weights; `h` is returned in the state dtype."""
-    dtype = state.c.dtype
-    z = matmul(x, weights.weight_ih_t, dtype) + matmul(state.h, weights.weight_hh_t, dtype)
+class Activations(NamedTuple):
+    """One step's gate activations and new cell state, each `(*batch, hidden_size)`."""
+
+    i: jax.Array  # sigma(z_i)
+    f: jax.Array  # sigma(z_f)
+    g: jax.Array  # tanh(z_g)
+    o: jax.Array  # sigma(z_o)
+    c: jax.Array  # c' = f c + i g
+    tanh_c: jax.Array  # tanh(c')
+
+
+def activations(weights: CellWeights, h: jax.Array, c: jax.Array, x: jax.Array) -> Activations:
+    """The gates and the new cell state: everything of a step before the output `h'`."""
+    z = matmul(x, weights.weight_ih_t, c.dtype) + matmul(h, weights.weight_hh_t, c.dtype)
     if weights.bias is not None:
         z = z + bias_row(weights.bias, z)
     i, f, g, o = jnp.split(z, 4, axis=-1)
-    c = jax.nn.sigmoid(f) * state.c + jax.nn.sigmoid(i) * jnp.tanh(g)
-    h = jax.nn.sigmoid(o) * jnp.tanh(c)
-    if weights.weight_hr_t is not None:
-        h = matmul(h, weights.weight_hr_t, dtype)
-    return LSTMState(h, c), h
+    i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+    c = f * c + i * g
+    return Activations(i, f, g, o, c, jnp.tanh(c))
+
+
+def output(weights: CellWeights, a: Activations) -> jax.Array:
+    """`h' = o tanh(c')`, projected by `W_hr` for an LSTMP layer."""
+    h = a.o * a.tanh_c
+    return h if weights.weight_hr_t is None else matmul(h, weights.weight_hr_t, a.c.dtype)
+
+
+def step(weights: CellWeights, state: LSTMState, x: jax.Array) -> tuple[LSTMState, jax.Array]:
+    """The LSTM equations on prepared weights; `h` is returned in the state dtype."""
+    a = activations(weights, state.h, state.c, x)
+    h = output(weights, a)
+    return LSTMState(h, a.c), h
 
 
 def lstm_cell(
@@ -92,7 +113,7 @@ def lstm_cell(
     input_size, hidden_size, out_size = checks.params("lstm_cell", params)
     dtype = checks.compute_dtype("lstm_cell", dtype)
     params_dtype = params.weight_ih.dtype
-    checks.inputs("lstm_cell", "x", x, "(*batch, input_size)", input_size, params_dtype, dtype)
+    x = checks.inputs("lstm_cell", "x", x, "(*batch, input_size)", input_size, params_dtype, dtype)
     checks.state("lstm_cell", state, x.shape[:-1], hidden_size, out_size, params_dtype)
     checks.flag("lstm_cell", "return_gates", return_gates)
     if not return_gates and not variants.has_variants(params):

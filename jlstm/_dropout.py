@@ -63,7 +63,7 @@ def draw(
 
     `sizes` is `(input_size, hidden_size, out_size)`; `dtype` that of the scaled masks.
     """
-    if key is None:
+    if key is None or not any(rates):
         return Noise(None, None, None, None)
     input_size, hidden_size, out_size = sizes
     key_x, key_h, key_zh, key_zc = jax.random.split(key, 4)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -13,32 +12,15 @@ from jlstm import _checkify as runtime
 from jlstm import _checks as check
 from jlstm import _dropout as dropout
 from jlstm import _general as general
+from jlstm import _kernel as kernel
+from jlstm import _steps as steps
 from jlstm import _variants as variants
-from jlstm._cell import CellWeights, cast_weights, prepare, step
 from jlstm._errors import LSTMTypeError, fail
-from jlstm._fused import fused_lstm
-from jlstm._params import LSTMParams, LSTMState, zero_state
+from jlstm._params import LSTMParams, LSTMState
+from jlstm._scan import checked_flags, run_cell, to_layout
 from jlstm._variants import GateTrace
 
 __all__ = ["lstm"]
-
-Step = Callable[[LSTMState, Any], tuple[LSTMState, jax.Array]]
-
-
-def _plain_step(weights: CellWeights, dtype: Any) -> Step:
-    def body(state: LSTMState, x: jax.Array) -> tuple[LSTMState, jax.Array]:
-        return step(cast_weights(weights, dtype), state, x)
-
-    return body
-
-
-def _fused(
-    weights: CellWeights, state: LSTMState, xs: jax.Array, reverse: bool
-) -> tuple[LSTMState, jax.Array]:
-    if not reverse:
-        return fused_lstm(weights, state, xs)
-    state, ys = fused_lstm(weights, state, jnp.flip(xs, 0))
-    return state, jnp.flip(ys, 0)
 
 
 def _layout_hint(time_major: bool, xs: jax.Array, batch_shape: tuple[int, ...]) -> str | None:
@@ -77,6 +59,25 @@ def _saturate_infinities(xs: jax.Array, params: LSTMParams, dtype: Any) -> jax.A
     return jnp.where(jnp.isinf(xs), jnp.copysign(bound, xs), xs)
 
 
+def _zero_state(xs: jax.Array, hidden_size: int, out_size: int, dtype: Any) -> LSTMState:
+    # Zeros shaped from time-major xs itself, so that they share its sharding and its
+    # batch dims even when those are symbolic (`jax.export`); the sum is never computed.
+    column = jnp.zeros_like(jnp.sum(xs[..., :1], axis=0), dtype=dtype)
+    return LSTMState(
+        h=jnp.broadcast_to(column, (*column.shape[:-1], out_size)),
+        c=jnp.broadcast_to(column, (*column.shape[:-1], hidden_size)),
+    )
+
+
+def _rates(input_dropout: Any, recurrent_dropout: Any, zoneout_h: Any, zoneout_c: Any):
+    return dropout.Rates(
+        input=check.rate("lstm", "input_dropout", input_dropout),
+        recurrent=check.rate("lstm", "recurrent_dropout", recurrent_dropout),
+        zoneout_h=check.rate("lstm", "zoneout_h", zoneout_h),
+        zoneout_c=check.rate("lstm", "zoneout_c", zoneout_c),
+    )
+
+
 def _check_unroll(unroll: Any) -> None:
     if isinstance(unroll, bool):
         return
@@ -84,28 +85,6 @@ def _check_unroll(unroll: Any) -> None:
         fail("lstm", "unroll", "an int >= 1 or a bool", repr(unroll), kind=LSTMTypeError)
     if unroll < 1:
         fail("lstm", "unroll", "an int >= 1 or a bool", unroll)
-
-
-def _read_steps(
-    lengths: jax.Array | None, mask: jax.Array | None, time: int, time_major: bool
-) -> jax.Array | None:
-    # The steps the loop reads, in the layout of xs: not padding, not masked; None: all.
-    if lengths is None and mask is None:
-        return None
-    valid = jnp.ones((time, *lengths.shape), bool) if mask is None else mask
-    if lengths is not None:
-        steps = jnp.arange(time, dtype=jnp.int32).reshape((time,) + (1,) * lengths.ndim)
-        valid = valid & (steps < lengths[None])
-    return valid if time_major else jnp.moveaxis(valid, 0, -1)
-
-
-def _step_flags(value: Any, arg: str, shape: tuple[int, ...], time_major: bool) -> Any:
-    # Checked in the layout of xs, then made time-major like everything inside the scan.
-    if value is None:
-        return None
-    layout = "(time, *batch)" if time_major else "(*batch, time)"
-    value = check.step_flags("lstm", arg, value, shape, layout)
-    return value if time_major else jnp.moveaxis(value, -1, 0)
 
 
 def lstm(
@@ -210,75 +189,71 @@ def lstm(
     dtype = check.compute_dtype("lstm", dtype)
     params_dtype = params.weight_ih.dtype
     layout = "(time, *batch, input_size)" if time_major else "(*batch, time, input_size)"
-    check.inputs("lstm", "xs", xs, layout, input_size, params_dtype, dtype)
-    flags = {
-        "reverse": reverse,
-        "time_major": time_major,
-        "remat": remat,
-        "checks": checks,
-        "return_gates": return_gates,
-        "jvp": jvp,
-    }
-    for name, value in flags.items():
+    xs = check.inputs("lstm", "xs", xs, layout, input_size, params_dtype, dtype)
+    options = {"reverse": reverse, "time_major": time_major, "remat": remat, "checks": checks}
+    options.update(return_gates=return_gates, jvp=jvp)
+    for name, value in options.items():
         check.flag("lstm", name, value)
     _check_unroll(unroll)
     time = xs.shape[0] if time_major else xs.shape[-2]
     batch_shape = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
-    if state is None:
-        state = zero_state(params, batch_shape)
-    else:
+    if state is not None:
         hint = _state_hint(time_major, xs, state)
         check.state("lstm", state, batch_shape, hidden_size, out_size, params_dtype, hint)
-    if lengths is not None:
-        hint = _layout_hint(time_major, xs, getattr(lengths, "shape", ()))
-        lengths = check.lengths("lstm", lengths, batch_shape, time, hint, run_time=checks)
-    flags_shape = (time, *batch_shape) if time_major else (*batch_shape, time)
-    mask = _step_flags(mask, "mask", flags_shape, time_major)
-    resets = _step_flags(resets, "resets", flags_shape, time_major)
-    rates = dropout.Rates(
-        input=check.rate("lstm", "input_dropout", input_dropout),
-        recurrent=check.rate("lstm", "recurrent_dropout", recurrent_dropout),
-        zoneout_h=check.rate("lstm", "zoneout_h", zoneout_h),
-        zoneout_c=check.rate("lstm", "zoneout_c", zoneout_c),
+    hint = _layout_hint(time_major, xs, getattr(lengths, "shape", ()))
+    flags = checked_flags(
+        "lstm",
+        time,
+        batch_shape,
+        lengths,
+        mask,
+        resets,
+        reverse,
+        time_major,
+        hint=hint,
+        run_time=checks,
     )
+    rates = _rates(input_dropout, recurrent_dropout, zoneout_h, zoneout_c)
     if key is not None:
         check.prng_key("lstm", key)
-    if checks:
-        runtime.finite_steps("lstm", "xs", xs, _read_steps(lengths, mask, time, time_major))
-    xs = _saturate_infinities(xs if time_major else jnp.moveaxis(xs, -2, 0), params, dtype)
-    plain = not (
-        lengths is not None
-        or mask is not None
-        or resets is not None
-        or rates.active(key)
-        or return_gates
-        or variants.has_variants(params)
+    if checks:  # the steps that are read, in the layout of xs
+        read = steps.flip(flags.update, reverse)
+        read = read if read is None or time_major else jnp.moveaxis(read, 0, -1)
+        runtime.finite_steps("lstm", "xs", xs, read)
+    xs = xs if time_major else jnp.moveaxis(xs, -2, 0)
+    if state is None:
+        state = _zero_state(xs, hidden_size, out_size, params_dtype)
+    state = steps.varying_like(steps.sharded_like(state, xs), xs, params)
+    noise = dropout.draw(
+        key, rates, time, batch_shape, (input_size, hidden_size, out_size), params_dtype
     )
-    if plain and not (jvp or remat or dtype is not None or unroll != 1 or time == 0):
-        state, ys = _fused(prepare(params), state, xs, reverse)
-    elif plain:  # the cell equations and nothing else in the loop
-        body = _plain_step(prepare(params), dtype)
-        if remat:
-            body = jax.checkpoint(body, prevent_cse=False)
-        state, ys = jax.lax.scan(body, state, xs, reverse=reverse, unroll=unroll)
-    else:
-        state, ys = general.run(
-            params,
-            xs,
-            state,
-            lengths=lengths,
-            mask=mask,
-            resets=resets,
-            reverse=reverse,
-            unroll=unroll,
-            remat=remat,
-            dtype=dtype,
-            rates=rates,
-            key=key,
-            return_gates=return_gates,
-            sizes=(input_size, hidden_size, out_size),
+    xs = _saturate_infinities(xs, params, dtype)
+    if noise.input_mask is not None:  # one mask for the whole sequence
+        xs = xs * noise.input_mask[None].astype(xs.dtype)
+    xs, zone_h, zone_c = steps.flip((xs, noise.zoneout_h, noise.zoneout_c), reverse)
+    if return_gates or remat or variants.has_variants(params):
+        cell = general.noisy_cell(params, dtype, rates, noise.recurrent_mask, return_gates)
+        first = general.initial_output(state, return_gates)
+        state, ys = run_cell(
+            cell, None, (xs, zone_h, zone_c), state, flags, first, unroll=unroll, remat=remat
         )
-    ys = ys if time_major else jax.tree.map(lambda y: jnp.moveaxis(y, 0, -2), ys)
+    else:
+        config = kernel.Config(dtype, rates.zoneout_h, rates.zoneout_c, unroll)
+        inputs = kernel.Inputs(
+            steps.zero_where_not(flags.update, xs),
+            flags.update,
+            flags.valid,
+            flags.reset,
+            noise.recurrent_mask,
+            zone_h,
+            zone_c,
+        )
+        h, c, ys = kernel.lstm_kernel(config, params, state.h, state.c, inputs)
+        state = LSTMState(h, c)
+    ys = to_layout(steps.flip(ys, reverse), len(batch_shape), time_major)
+    if return_gates and flags.masked:  # the gates of a masked step are 0
+        read = to_layout(steps.flip(flags.update, reverse), len(batch_shape), time_major)
+        ys = ys._replace(**steps.zero_where_not(read, {k: getattr(ys, k) for k in "ifgo"}))
     if dtype is None:
         return state, ys
     return state, ys._replace(h=ys.h.astype(dtype)) if return_gates else ys.astype(dtype)

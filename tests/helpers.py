@@ -20,3 +20,20 @@ def assert_same_tree(actual, desired):
     for a, d in zip(jax.tree.leaves(actual), jax.tree.leaves(desired), strict=True):
         assert a.dtype == d.dtype
         np.testing.assert_array_equal(a, d)
+
+
+def loop_bodies(closed_jaxpr):
+    """The body jaxprs of every `lax.scan` in a program, outermost first, nested included."""
+    bodies = []
+
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "scan":
+                bodies.append(eqn.params["jaxpr"].jaxpr)
+            for value in eqn.params.values():
+                inner = getattr(value, "jaxpr", value)
+                if hasattr(inner, "eqns"):
+                    visit(inner)
+
+    visit(closed_jaxpr.jaxpr)
+    return bodies

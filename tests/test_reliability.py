@@ -350,8 +350,9 @@ def test_bfloat16_compute_stays_close_to_float32(options):
 
 def test_bfloat16_matmuls_without_silent_promotion():
     params, xs = layer(), inputs()
-    program = jax.make_jaxpr(lambda x: jlstm.lstm(params, x, dtype=jnp.bfloat16, jvp=True))(xs)
-    (body,) = [eqn for eqn in program.jaxpr.eqns if eqn.primitive.name == "scan"]
+    program = jax.make_jaxpr(lambda x: jlstm.lstm(params, x, dtype=jnp.bfloat16))(xs)
+    (body,) = [eqn for eqn in program.jaxpr.eqns if eqn.primitive.name == "custom_jvp_call"]
+    (body,) = [eqn for eqn in body.params["call_jaxpr"].eqns if eqn.primitive.name == "scan"]
     dots = [eqn for eqn in body.params["jaxpr"].jaxpr.eqns if eqn.primitive.name == "dot_general"]
     assert len(dots) == 2
     for dot in dots:

@@ -24,7 +24,7 @@ def loss(params, xs, **kwargs):
 def test_check_grads_float64(x64, kwargs, proj_size):
     params = make(input_size=3, hidden_size=4, proj_size=proj_size, dtype=jnp.float64)
     xs = jnp.asarray(inputs((3, 4, 3), dtype=np.float64))
-    fn = jax.jit(lambda p, x: loss(p, x, jvp=True, **kwargs))
+    fn = jax.jit(lambda p, x: loss(p, x, **kwargs))
     order = 2 if not kwargs else 1  # second order once per projection setting: it is slow
     check_grads(fn, (params, xs), order=order, modes=("fwd", "rev"))
 
@@ -88,7 +88,7 @@ def test_jvp_matches_finite_difference(x64):
     params = make(dtype=jnp.float64)
     xs = jnp.asarray(inputs((2, 5, 3), dtype=np.float64))
     tangent = jax.tree.map(jnp.ones_like, params)
-    _, out_tangent = jax.jvp(lambda p: loss(p, xs, jvp=True), (params,), (tangent,))
+    _, out_tangent = jax.jvp(lambda p: loss(p, xs), (params,), (tangent,))
     eps = 1e-6
     shifted = jax.tree.map(lambda p, t: p + eps * t, params, tangent)
     fd = (loss(shifted, xs) - loss(params, xs)) / eps

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
+from helpers import loop_bodies
 from jax.test_util import check_grads
 from test_sequence import inputs, make
 
@@ -187,11 +188,6 @@ def _minimal_step(w_ih_t, w_hh_t, bias, w_hr_t, state, x):
     return h, c
 
 
-def _scan_body(closed_jaxpr):
-    (scan,) = [eqn for eqn in closed_jaxpr.jaxpr.eqns if eqn.primitive.name == "scan"]
-    return scan.params["jaxpr"].jaxpr
-
-
 def _primitives(jaxpr):
     return [eqn.primitive.name for eqn in jaxpr.eqns]
 
@@ -207,24 +203,19 @@ def test_plain_loop_body_is_the_bare_equations(lengths):
         state = (jnp.zeros((2, 2)), jnp.zeros((2, 5)))
 
         def body(state, inputs):
-            x, t = inputs
-            if not lengths:
-                new = _minimal_step(*weights, state, x)
-                return new, new[0]
-            valid = (t < n)[:, None]
-            x = jnp.where(valid, x, jnp.zeros_like(x))  # NaN in padding must not reach grads
+            x, read = inputs
             new = _minimal_step(*weights, state, x)
-            new = tuple(jnp.where(valid, a, b) for a, b in zip(new, state, strict=True))
-            return new, jnp.where(valid, new[0], jnp.zeros_like(new[0]))
+            if lengths:  # steps that are not read carry the state through
+                new = tuple(
+                    jnp.where(read.reshape(2, 1), a, b) for a, b in zip(new, state, strict=True)
+                )
+            return new, new[0]
 
-        return jax.lax.scan(body, state, (jnp.moveaxis(xs, 1, 0), jnp.arange(4)))
+        return jax.lax.scan(body, state, (jnp.moveaxis(xs, 1, 0), jnp.arange(4)[:, None] < n[None]))
 
-    # jvp=True: the plain scan itself, not the fused custom-gradient path (test_fused.py).
-    ours = jax.make_jaxpr(
-        lambda p, x, n: jlstm.lstm(p, x, lengths=n if lengths else None, jvp=True)
-    )
-    body = _scan_body(ours(params, xs, n))
-    expected = _scan_body(jax.make_jaxpr(minimal)(params, xs, n))
+    ours = jax.make_jaxpr(lambda p, x, n: jlstm.lstm(p, x, lengths=n if lengths else None))
+    (body,) = loop_bodies(ours(params, xs, n))
+    (expected,) = loop_bodies(jax.make_jaxpr(minimal)(params, xs, n))
     print(f"loop body: {len(body.eqns)} equations, hand-written: {len(expected.eqns)}")
     assert sorted(_primitives(body)) == sorted(_primitives(expected))
 

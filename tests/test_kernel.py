@@ -1,0 +1,174 @@
+"""The LSTM kernel (custom derivative, every option) against autodiff of a plain scan."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from test_sequence import inputs, make
+
+import jlstm
+
+LENGTHS = np.array([6, 3, 0, 1])
+MASK = np.random.default_rng(7).random((4, 6)) < 0.7
+RESETS = np.random.default_rng(8).random((4, 6)) < 0.3
+# Options whose rules jlstm.scan applies to any cell, so jlstm.scan(lstm_cell) is a reference.
+SEQUENCE_OPTIONS = {
+    "plain": {},
+    "lengths": {"lengths": LENGTHS},
+    "mask": {"mask": MASK},
+    "resets": {"resets": RESETS},
+    "reverse": {"reverse": True},
+    "reverse+lengths": {"reverse": True, "lengths": LENGTHS},
+    "all": {"lengths": LENGTHS, "mask": MASK, "resets": RESETS, "reverse": True},
+}
+NOISE_OPTIONS = {
+    "recurrent_dropout": {"recurrent_dropout": 0.3},
+    "input_dropout": {"input_dropout": 0.3},
+    "zoneout": {"zoneout_h": 0.3, "zoneout_c": 0.2},
+    "zoneout+lengths": {"zoneout_h": 0.3, "lengths": LENGTHS, "reverse": True},
+}
+
+
+def loss(run, params, state, xs, **kwargs):
+    final, ys = run(params, xs, state, **kwargs)
+    return jnp.sum(jnp.sin(ys)) + jnp.sum(final.h**2) + jnp.sum(jnp.cos(final.c))
+
+
+def lstm(params, xs, state, **kwargs):
+    return jlstm.lstm(params, xs, state, **kwargs)
+
+
+def scanned(params, xs, state, **kwargs):
+    return jlstm.scan(jlstm.lstm_cell, params, xs, state, **kwargs)
+
+
+def case(proj_size=None, bias=True, batch_shape=(4,), dtype=np.float32):
+    params = make(input_size=3, hidden_size=5, proj_size=proj_size, bias=bias)
+    params = jax.tree.map(lambda a: a.astype(dtype), params)
+    out = params.weight_hh.shape[1]
+    h = jnp.asarray(inputs((*batch_shape, out), 2, dtype))
+    state = jlstm.LSTMState(h, jnp.asarray(inputs((*batch_shape, 5), 3, dtype)))
+    return params, state, jnp.asarray(inputs((*batch_shape, 6, 3), 1, dtype))
+
+
+def assert_relative(actual, desired, tol):
+    for a, d in zip(jax.tree.leaves(actual), jax.tree.leaves(desired), strict=True):
+        error = float(jnp.max(jnp.abs(a - d))) / max(float(jnp.max(jnp.abs(d))), 1e-30)
+        assert error <= tol, error
+
+
+@pytest.mark.parametrize("name", SEQUENCE_OPTIONS)
+@pytest.mark.parametrize("proj_size", [None, 3])
+def test_gradients_equal_scan_autodiff(name, proj_size):
+    params, state, xs = case(proj_size)
+    options = SEQUENCE_OPTIONS[name]
+    grad = jax.jit(jax.value_and_grad(loss, argnums=(1, 2, 3)), static_argnums=0)
+    if "mask" in options:
+        # Before any step is read (and after a reset) a masked step outputs the initial h
+        # in jlstm.lstm but zeros in jlstm.scan: equal values for h0 = 0, not equal
+        # gradients with respect to h0.
+        state = state._replace(h=jnp.zeros_like(state.h))
+    fast = grad(lambda *a: lstm(*a, **options), params, state, xs)
+    reference = grad(lambda *a: scanned(*a, **options), params, state, xs)
+    if "mask" in options:
+        fast, reference = [(value, (p, s.c, x)) for value, (p, s, x) in (fast, reference)]
+    assert_relative(fast, reference, 1e-6)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("batch_shape", [(), (2, 3)])
+def test_gradients_for_any_batch_shape(bias, batch_shape):
+    params, state, xs = case(2, bias, batch_shape)
+    grad = jax.jit(jax.grad(loss, argnums=(1, 2, 3)), static_argnums=0)
+    assert_relative(grad(lstm, params, state, xs), grad(scanned, params, state, xs), 1e-6)
+
+
+@pytest.mark.parametrize("name", NOISE_OPTIONS)
+def test_noise_gradients_equal_the_scan_path(name):
+    # remat=True steps the same cell with lax.scan (under jax.checkpoint) and one key.
+    params, state, xs = case(3)
+    options = dict(NOISE_OPTIONS[name], key=jax.random.key(4))
+    grad = jax.jit(jax.value_and_grad(loss, argnums=(1, 2, 3)), static_argnums=0)
+    fast = grad(lambda *a: lstm(*a, **options), params, state, xs)
+    reference = grad(lambda *a: lstm(*a, remat=True, **options), params, state, xs)
+    assert_relative(fast, reference, 1e-6)
+
+
+@pytest.mark.parametrize("name", [*SEQUENCE_OPTIONS, *NOISE_OPTIONS])
+def test_forward_is_bitwise_the_scan_path(name):
+    params, state, xs = case(3)
+    options = dict({**SEQUENCE_OPTIONS, **NOISE_OPTIONS}[name], key=jax.random.key(4))
+    fast = jax.jit(lambda *a: lstm(*a, **options))(params, xs, state)
+    reference = jax.jit(lambda *a: lstm(*a, remat=True, **options))(params, xs, state)
+    jax.tree.map(np.testing.assert_array_equal, fast, reference)
+
+
+def test_jvp_and_vjp_are_transposes():
+    # <J t, u> == <t, J^T u> for random tangents t and cotangents u, with every option.
+    params, state, xs = case(3)
+    options = SEQUENCE_OPTIONS["all"]
+
+    def fn(p, s, x):
+        return lstm(p, x, s, **options)
+
+    primals = (params, state, xs)
+    tangents = jax.tree.map(lambda a: jnp.asarray(inputs(a.shape, 11)), primals)
+    outputs, forward = jax.jvp(fn, primals, tangents)
+    cotangents = jax.tree.map(lambda a: jnp.asarray(inputs(a.shape, 12)), outputs)
+    backward = jax.vjp(fn, *primals)[1](cotangents)
+
+    def dot(a, b):
+        return sum(
+            float(jnp.vdot(x, y))
+            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        )
+
+    np.testing.assert_allclose(dot(forward, cotangents), dot(tangents, backward), rtol=1e-5)
+
+
+@pytest.mark.parametrize("options", [{"lengths": LENGTHS, "mask": MASK}, {"resets": RESETS}])
+def test_check_grads_float64_both_modes(x64, options):
+    params, state, xs = case(2, dtype=np.float64)
+    check_grads(
+        jax.jit(lambda *a: loss(lstm, *a, reverse=True, **options)),
+        (params, state, xs),
+        order=2,
+        modes=("fwd", "rev"),
+    )
+
+
+def test_empty_sequences():
+    params = make()
+    grads = jax.grad(lambda x: jnp.sum(jlstm.lstm(params, x)[1]))(jnp.zeros((2, 0, 3)))
+    assert grads.shape == (2, 0, 3)
+    grads = jax.grad(lambda x: jnp.sum(jlstm.lstm(params, x)[1]))(jnp.zeros((0, 4, 3)))
+    assert grads.shape == (0, 4, 3)
+
+
+@pytest.mark.parametrize("batch, time, hidden", [(16, 200, 32), (1, 300, 16)])
+def test_backward_memory_is_two_gate_buffers(batch, time, hidden):
+    # Saved: the (time, batch, 4H) gate factors p_t, plus q_t, f_t and the outputs; the
+    # backward loop writes dz_t into a second buffer of that size. Autodiff of the scan
+    # keeps more per step; this catches a third copy.
+    params = jlstm.init_lstm(jax.random.key(0), 8, hidden)
+    xs = jax.ShapeDtypeStruct((batch, time, 8), jnp.float32)
+
+    def loss(p, x):
+        return jnp.sum(jlstm.lstm(p, x)[1])
+
+    compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(params, xs).compile()
+    gate_buffer = time * batch * 4 * hidden * 4
+    assert compiled.memory_analysis().temp_size_in_bytes < 3.5 * gate_buffer
+
+
+def test_remat_keeps_a_long_sequence_small():
+    # B=4, T=100,000, I=16, H=32: XLA's temp memory for forward+backward, from the compiler.
+    params = jlstm.init_lstm(jax.random.key(0), 16, 32)
+    xs = jax.ShapeDtypeStruct((4, 100_000, 16), jnp.float32)
+
+    def loss(p, x):
+        return jnp.sum(jlstm.lstm(p, x, remat=True)[1])
+
+    compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(params, xs).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes < 200e6
