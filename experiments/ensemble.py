@@ -3,11 +3,14 @@
 The task: read a variable-length sequence of numbers (right-padded, with `lengths`) and
 say whether its sum is positive. `jlstm.train.init_ensemble` stacks N models,
 `make_ensemble_step` `jax.vmap`s one training step over them, and `fit` runs it; every
-member ends where a separate run with its seed would. Prints each member's held-out
-accuracy, checks that member 0 trained alone follows the same losses, and compares the
-ensemble's speed with that of one model.
+member ends where a separate run with its seed would. With several devices the members are
+split over them (a mesh with a "member" axis). `train.evaluate` measures every member's
+held-out accuracy, with the held-out batches split over the devices, and equals the
+evaluation on one device. Prints the accuracies, checks that member 0 trained alone follows
+the same losses, and compares the ensemble's speed with that of one model.
 
 Run: python experiments/ensemble.py [--models N] [--steps S] [--hidden H] [--seed S]
+On 4 forced CPU devices: XLA_FLAGS=--xla_force_host_platform_device_count=4 python ...
 """
 
 from __future__ import annotations
@@ -56,10 +59,10 @@ def loss_fn(params: dict, batch: tuple[jax.Array, ...], key: jax.Array) -> tuple
     return train.last_valid_cross_entropy(logits(params, xs, lengths), labels, lengths), None
 
 
-def accuracy(params: dict, batch: tuple[jax.Array, ...]) -> jax.Array:
+def accuracy(params: dict, batch: tuple[jax.Array, ...]) -> dict:
     xs, labels, lengths = batch
     last = train.last_valid(logits(params, xs, lengths), lengths)
-    return jnp.mean(jnp.argmax(last, axis=-1) == labels)
+    return {"accuracy": jnp.mean(jnp.argmax(last, axis=-1) == labels)}
 
 
 def batches(seed: int):
@@ -75,31 +78,39 @@ def main(num_models: int = 8, steps: int = 300, hidden_size: int = 16, seed: int
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2))
     keys = jax.random.split(jax.random.key(seed), num_models)
     held_out = [make_batch(key) for key in jax.random.split(jax.random.key(seed + 1), 16)]
-    accuracy_all = jax.jit(jax.vmap(accuracy, in_axes=(0, None)))
+    devices = jax.device_count()
+    # Split the members over the devices when they divide evenly; else all on one device.
+    mesh = train.data_mesh(axis_name="member") if num_models % devices == 0 else None
+    batch_mesh = train.data_mesh() if mesh else None  # held-out batches over the devices
 
     def evaluate(state: train.TrainState) -> dict:
-        return {"accuracy": np.mean([accuracy_all(state.params, b) for b in held_out], axis=0)}
+        return train.evaluate(accuracy, state.params, held_out, mesh=batch_mesh)
 
-    state = train.init_ensemble(partial(init_params, hidden_size=hidden_size), optimizer, keys)
-    first = train.ensemble_member(state, 0)  # a copy: fit consumes (donates) `state`
+    init = partial(init_params, hidden_size=hidden_size)
+    state = train.init_ensemble(init, optimizer, keys, mesh=mesh)
+    first = jax.device_get(train.ensemble_member(state, 0))
     state, history = train.fit(
-        train.make_ensemble_step(loss_fn, optimizer),
+        train.make_ensemble_step(loss_fn, optimizer, mesh=mesh),
         state,
         batches(seed),
         num_steps=steps,
         eval_fn=evaluate,
     )
     member_accuracy = history.metrics[-1][1]["accuracy"]
+    on_one_device = train.evaluate(accuracy, jax.device_get(state.params), held_out)
+    evaluation_deviation = float(np.max(np.abs(on_one_device["accuracy"] - member_accuracy)))
     _, alone = train.fit(
         train.make_train_step(loss_fn, optimizer), first, batches(seed), num_steps=steps
     )
     deviation = float(np.max(np.abs(alone.losses - history.losses[:, 0])))
 
-    print(f"{num_models} LSTMs (hidden {hidden_size}), {steps} steps of batch {BATCH}")
+    where = f"split over {devices} devices" if mesh else "on one device"
+    print(f"{num_models} LSTMs (hidden {hidden_size}) {where}, {steps} steps of batch {BATCH}")
     for i, (loss, acc) in enumerate(zip(history.losses[-1], member_accuracy, strict=True)):
         print(f"  model {i}: final loss {loss:.4f}  held-out accuracy {acc:.3f}")
     print(f"  mean accuracy {np.mean(member_accuracy):.3f} +- {np.std(member_accuracy):.3f}")
     print(f"model 0 trained alone: max loss difference to its ensemble run {deviation:.1e}")
+    print(f"evaluation on one device: max accuracy difference {evaluation_deviation:.1e}")
     print(
         f"ensemble: {history.steps_per_second:.1f} steps/s "
         f"({history.steps_per_second * num_models:.1f} model-steps/s); "
@@ -109,6 +120,7 @@ def main(num_models: int = 8, steps: int = 300, hidden_size: int = 16, seed: int
         "losses": history.losses,
         "accuracy": np.asarray(member_accuracy),
         "alone_deviation": deviation,
+        "evaluation_deviation": evaluation_deviation,
         "steps_per_second": history.steps_per_second,
         "single_steps_per_second": alone.steps_per_second,
     }

@@ -106,6 +106,7 @@ def test_experiment_runs():
     assert np.all(np.isfinite(result["losses"]))
     assert np.all(result["losses"][-1] < result["losses"][0])
     assert result["alone_deviation"] < 1e-5
+    assert result["evaluation_deviation"] < 1e-6
 
 
 def test_mesh_of_one_device_equals_no_mesh():
