@@ -186,7 +186,11 @@ def scenarios(out):
         step, state, local_part(global_batches(12)), mesh=mesh, checkpoint_dir=out / "fit"
     )
     kept = jax.tree.all(jax.tree.map(np.array_equal, host(state), before))
-    results.update(flat("fit", final), fit_losses=history.losses, kept=kept)
+    replicated = all(leaf.sharding.is_fully_replicated for leaf in jax.tree.leaves(final))
+    results.update(flat("fit", final), fit_losses=history.losses, kept=kept, replicated=replicated)
+    if jax.process_count() == 1:  # the same run on one device, without a mesh
+        alone, history = train.fit(step, fresh_state(), global_batches(12))
+        results.update(flat("alone", alone), alone_losses=history.losses)
     final, history = tbptt_run(mesh)
     results.update(flat("tbptt", final.params), tbptt_losses=history.losses)
     ensemble_run(results)
@@ -198,6 +202,10 @@ def scenarios(out):
     np.savez(out / f"{name}.npz", **results)
     (out / f"{name}.json").write_text(json.dumps(found))
     if jax.process_count() == 1:
+        # 200 steps dispatched on 4 CPU devices: without fit's limit on queued steps, XLA's
+        # CPU collectives deadlocked ("Termination timeout for all gather").
+        _, history = train.fit(step, fresh_state(), batches * 10, mesh=mesh)
+        np.save(out / "long_losses.npy", history.losses)
         return
 
     def until_killed():

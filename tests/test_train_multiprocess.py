@@ -102,6 +102,7 @@ def runs(tmp_path_factory):
     }
     errors = [json.loads((two / f"scenarios_{k}.json").read_text()) for k in range(2)]
     reference = dict(np.load(one / "scenarios_0.npz"))
+    reference["long_losses"] = np.load(one / "long_losses.npy")
     return {"two": results, "one": reference, "errors": errors, "root": two}
 
 
@@ -128,12 +129,27 @@ def test_two_processes_equal_one_process(runs, prefix):
     compare(runs["two"]["scenarios"], runs["one"], prefix)
 
 
+def test_four_devices_equal_one_device(runs):
+    one = runs["one"]
+    assert one["replicated"] and all(result["replicated"] for result in runs["two"]["scenarios"])
+    worst = max(
+        relative(one[name], one["alone" + name[3:]]) for name in one if name.startswith("fit")
+    )
+    print(f"1 process x 4 devices vs 1 device: max relative difference {worst:.2e}")
+    assert worst <= 1e-6
+
+
 def test_sharded_evaluation_equals_unsharded(runs):
     one = runs["one"]
     for name in ("['hits']", "['loss']"):
         np.testing.assert_allclose(
             one["evaluate_grid" + name], one["evaluate_unsharded" + name], rtol=1e-6
         )
+
+
+def test_many_queued_steps_on_four_devices(runs):
+    losses = runs["one"]["long_losses"]
+    assert losses.shape == (200,) and np.all(np.isfinite(losses))
 
 
 def test_fit_keeps_the_callers_state(runs):
