@@ -68,10 +68,13 @@ def _step_number(state: TrainState) -> int:
 
 def _own_copy(fn: str, state: TrainState, mesh: Mesh | None) -> TrainState:
     # Steps donate their input state: train on a copy, so the caller's arrays stay valid.
+    # Copy where the arrays are, then replicate: `jax.device_put` onto several devices
+    # reuses the buffer already on one of them, even when asked not to alias.
+    state = put(state, copy=True)
     if mesh is None:
-        return put(state, copy=True)
+        return state
     check_mesh(fn, mesh)
-    return put(state, NamedSharding(mesh, PartitionSpec()), copy=True)
+    return put(state, NamedSharding(mesh, PartitionSpec()))
 
 
 def _losses_to_host(losses: list[jax.Array]) -> np.ndarray:
