@@ -38,6 +38,10 @@ MEMBER_AXIS = "member"  # the mesh axis that splits the models of an ensemble
 def data_mesh(devices: Sequence[Any] | None = None, *, axis_name: str = "batch") -> Mesh:
     """A one-axis `Mesh` over `devices` (all devices of all processes by default).
 
+    With several processes, call `jax.distributed.initialize()` before this (before any
+    other JAX call, in fact): a mesh of one process's devices only is refused by `fit`.
+    `axis_name="member"` gives the mesh that splits an ensemble's members.
+
     Example:
       >>> import jax
       >>> from jlstm import train
@@ -187,7 +191,8 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
     """Split every leaf of `batch` along its leading (batch) axis over the mesh's devices.
 
     Each process passes its own part of the global batch (on one host: the whole batch);
-    its leading size must divide evenly among the process's devices.
+    the global batch is the parts of processes 0, 1, ... concatenated, and each part's
+    leading size must divide evenly among the process's devices.
 
     Args:
       batch: a pytree of arrays `(batch, ...)`.
