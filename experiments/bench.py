@@ -9,6 +9,7 @@ Usage:
   python experiments/bench.py --configs C1,C3    # a subset; `BxTxIxH` (e.g. 8x20x16x32) also works
   python experiments/bench.py --peers jlstm,torch --repeats 20 --json bench.json
   python experiments/bench.py --quick            # a smoke run on two tiny configs
+  python experiments/bench.py --options          # the options users train with, C1 and C3
 
 Columns (one row per config and peer):
   forward ms       median time of one forward call (outputs of all steps).
@@ -45,6 +46,7 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+from _bench_options import options_table
 from _bench_peers import PEER_MODULES, Prepared, Program, prepare
 
 import jlstm
@@ -291,6 +293,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="timing rounds, each a batch of calls per peer (default: adaptive)",
     )
     parser.add_argument("--json", help="also write the machine and the rows to this file")
+    parser.add_argument(
+        "--options",
+        action="store_true",
+        help="instead: the realistic-options table (lengths, mask, dropout, bf16, ...) on C1, C3",
+    )
     args = parser.parse_args(argv)
     configs = (
         args.configs.split(",") if args.configs else (QUICK_CONFIGS if args.quick else CONFIGS)
@@ -312,6 +319,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     budget = QUICK if args.quick else FULL
     info = machine()
     print(describe(info), flush=True)
+    if args.options:
+        names = [name for name, _ in args.configs] if argv and "--configs" in argv else ["C1", "C3"]
+        for name in names:
+            sizes = dict(args.configs).get(name, CONFIGS.get(name))
+            print(options_table(name, sizes, args.repeats or (3 if args.quick else 15)))
+        return []
     # The timed batches set PyTorch's thread count; it is restored at the end.
     torch = None
     if "torch" in args.peers and importlib.util.find_spec("torch") is not None:

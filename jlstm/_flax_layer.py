@@ -36,7 +36,6 @@ class CallOptions(Protocol):
     dtype: Any
     unroll: int | bool
     remat: bool
-    jvp: bool
 
 
 class Options(CallOptions, Protocol):
@@ -64,7 +63,7 @@ def check_options(fn: str, options: Options) -> None:
     if options.proj_size is not None and options.proj_size >= options.features:
         fail(fn, "proj_size", f"smaller than features={options.features}", options.proj_size)
     flags = ("bidirectional", "bias", "time_major", "return_sequences", "return_state")
-    for name in (*flags, "remat", "jvp", "checks"):
+    for name in (*flags, "remat", "checks"):
         checks.flag(fn, name, getattr(options, name))
     layer_checks.merge_mode(fn, options.merge_mode, allow_none=False)
     for name in ("dropout", "input_dropout", "recurrent_dropout"):
@@ -171,7 +170,7 @@ def compute_dtype(options: CallOptions, params: Params, xs: jax.Array) -> tuple[
     if options.dtype is not None or not floating:  # jlstm.lstm checks the rest
         return xs, options.dtype
     promoted = jnp.result_type(xs.dtype, params_dtype)
-    if promoted == params_dtype:  # dtype None keeps the fused path of the plain layer
+    if promoted == params_dtype:  # dtype None keeps the products in the params' dtype
         return xs.astype(params_dtype), None
     return xs, promoted
 
@@ -234,7 +233,6 @@ def _run(
         "key": key,
         "unroll": options.unroll,
         "remat": options.remat,
-        "jvp": options.jvp,
         "checks": run_checks,
     }
     if isinstance(params, LSTMParams):

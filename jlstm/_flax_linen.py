@@ -67,10 +67,9 @@ class LSTM(nn.Module):
         float16 inputs are cast to float32 params, and float64 data under
         `jax_enable_x64` computes in float64 with float32 params (the state keeps the
         params' dtype).
-      unroll, remat, jvp, checks: passed to `jlstm.lstm` for every layer (see there):
-        loop unrolling, recomputation in the backward pass, forward-mode support, and
-        run-time checks (run `apply` through `jlstm.checked` to see them; `init` skips
-        them).
+      unroll, remat, checks: passed to `jlstm.lstm` for every layer (see there):
+        loop unrolling, recomputation in the backward pass, and run-time checks (run
+        `apply` through `jlstm.checked` to see them; `init` skips them).
 
     Example:
       >>> import jax, jax.numpy as jnp, jlstm
@@ -108,7 +107,6 @@ class LSTM(nn.Module):
     dtype: Any = None
     unroll: int | bool = 1
     remat: bool = False
-    jvp: bool = False
     checks: bool = False
 
     @nn.compact

@@ -64,7 +64,7 @@ class NNXLSTM(nnx.Module):
       num_layers, bidirectional, proj_size, bias, merge_mode, dropout, input_dropout,
         recurrent_dropout, time_major, return_sequences, return_state, forget_bias,
         weight_ih_init, weight_hh_init, weight_hr_init, bias_init, param_dtype, dtype,
-        unroll, remat, jvp, checks: as in `jlstm.flax.LSTM`.
+        unroll, remat, checks: as in `jlstm.flax.LSTM`.
       deterministic: whether dropout is off.
       rngs: an `nnx.Rngs`, e.g. `nnx.Rngs(0)`: the "params" stream draws the params;
         the "dropout" stream (else the default one), forked, draws the dropout masks.
@@ -109,7 +109,6 @@ class NNXLSTM(nnx.Module):
         dtype: Any = None,
         unroll: int | bool = 1,
         remat: bool = False,
-        jvp: bool = False,
         checks: bool = False,
         rngs: nnx.Rngs,
     ) -> None:
@@ -135,7 +134,6 @@ class NNXLSTM(nnx.Module):
             dtype=dtype,
             unroll=unroll,
             remat=remat,
-            jvp=jvp,
             checks=checks,
         )
         size(FN, "in_features", in_features)
@@ -161,7 +159,6 @@ class NNXLSTM(nnx.Module):
         self.dtype = dtype
         self.unroll = unroll
         self.remat = remat
-        self.jvp = jvp
         self.checks = checks
         params = layer.init_params(options, rngs.params(), in_features)
         self.lstm = nnx.data(jax.tree.map(nnx.Param, params))

@@ -40,11 +40,18 @@ def noisy_cell(
         seen = state if recurrent_mask is None else state._replace(h=state.h * recurrent_mask)
         new, trace = variants.step(weights, seen, x)
         new = dropout.zoneout(state, new, rates, zone_h, zone_c)
-        if not return_gates:
-            return new, new.h
-        return new, trace._replace(h=new.h, c=new.c)
+        return new, trace if return_gates else new.h
 
     return step
+
+
+def read_out(state: LSTMState, y: Any) -> Any:
+    """A step's output read from its carried state: `h` (and `c` of a `GateTrace`).
+
+    Read from the state itself, not from the cell's copy of it, which XLA may compute in
+    another fusion and round differently.
+    """
+    return state.h if not isinstance(y, GateTrace) else y._replace(h=state.h, c=state.c)
 
 
 def initial_output(state: LSTMState, return_gates: bool) -> Any:

@@ -30,11 +30,14 @@ def run_cell(
     *,
     unroll: int | bool = 1,
     remat: bool = False,
+    read_out: Callable[[Any, Any], Any] | None = None,
 ) -> tuple[Any, Any]:
     """Scan `cell` over time-major `xs` (a pytree, in processing order) under `flags`.
 
     `initial_output` is what a masked step outputs before any step was read (and after
-    a reset). Outputs come back time-major, in processing order, zero at padded steps.
+    a reset). `read_out(state, y)`, if given, replaces a step's output by one read from
+    its carried state (so that an output that repeats the state equals it to the last
+    bit). Outputs come back time-major, in processing order, zero at padded steps.
     """
     state = steps.varying_like(state, xs, params)
     initial_output = steps.varying_like(initial_output, state)
@@ -48,6 +51,8 @@ def run_cell(
                 previous = steps.select(reset, initial_output, previous)
         new, y = cell(params, old, steps.zero_where_not(update, x))
         new = steps.select(update, new, old)
+        if read_out is not None:
+            y = read_out(new, y)
         if flags.masked:  # a masked step outputs what the last step read output
             y = steps.select(update, y, previous)
         return (new, y if flags.masked else previous), y

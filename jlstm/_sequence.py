@@ -106,7 +106,6 @@ def lstm(
     zoneout_c: float = 0.0,
     key: jax.Array | None = None,
     return_gates: bool = False,
-    jvp: bool = False,
     checks: bool = False,
 ) -> tuple[LSTMState, jax.Array | GateTrace]:
     """Run an LSTM layer over a sequence with `jax.lax.scan`.
@@ -159,11 +158,6 @@ def lstm(
       key: PRNG key for the dropout and zoneout masks; None for a deterministic run.
       return_gates: return a `GateTrace` (outputs `h`, cell states `c` and gate
         activations `i, f, g, o`, each in the layout of `ys`) instead of `ys`.
-      jvp: support forward-mode differentiation (`jax.jvp`, `jax.jacfwd`,
-        `jax.hessian`). The plain layer (none of the options above) normally runs with a
-        custom backward pass that does the weight gradients as single large matrix
-        products after the loop; it is faster but reverse-mode only. `jvp=True` steps
-        with `lax.scan` and lets JAX differentiate it instead. Numbers are the same.
       checks: check the values that tracing cannot see, while the program runs: traced
         `lengths` outside `[0, time]`, and NaN or ±inf in `xs` at a step that is read.
         They are `jax.experimental.checkify` checks: run the function through
@@ -191,7 +185,7 @@ def lstm(
     layout = "(time, *batch, input_size)" if time_major else "(*batch, time, input_size)"
     xs = check.inputs("lstm", "xs", xs, layout, input_size, params_dtype, dtype)
     options = {"reverse": reverse, "time_major": time_major, "remat": remat, "checks": checks}
-    options.update(return_gates=return_gates, jvp=jvp)
+    options["return_gates"] = return_gates
     for name, value in options.items():
         check.flag("lstm", name, value)
     _check_unroll(unroll)
@@ -235,7 +229,15 @@ def lstm(
         cell = general.noisy_cell(params, dtype, rates, noise.recurrent_mask, return_gates)
         first = general.initial_output(state, return_gates)
         state, ys = run_cell(
-            cell, None, (xs, zone_h, zone_c), state, flags, first, unroll=unroll, remat=remat
+            cell,
+            None,
+            (xs, zone_h, zone_c),
+            state,
+            flags,
+            first,
+            unroll=unroll,
+            remat=remat,
+            read_out=general.read_out,
         )
     else:
         config = kernel.Config(dtype, rates.zoneout_h, rates.zoneout_c, unroll)

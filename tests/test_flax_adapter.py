@@ -531,14 +531,14 @@ def pure(kind, xs, **options):
 
 @pytest.mark.parametrize("kind", ["linen", "nnx"])
 def test_loop_options_reach_every_layer(kind):
-    # unroll / remat / jvp select how the loop runs, not what it computes.
+    # unroll / remat select how the loop runs, not what it computes.
     xs = inputs((2, 6, 4))
-    options = {"num_layers": 2, "bidirectional": True, "unroll": 2, "remat": True, "jvp": True}
+    options = {"num_layers": 2, "bidirectional": True, "unroll": 2, "remat": True}
     params, call = pure(kind, xs, **options)
-    loop = {"unroll": 2, "remat": True, "jvp": True}
+    loop = {"unroll": 2, "remat": True}
     np.testing.assert_allclose(call(xs), jlstm.stack(params, xs, **loop)[1], atol=1e-6)
     tangent = inputs(xs.shape, seed=2)
-    _, tangent_out = jax.jvp(call, (xs,), (tangent,))  # forward mode needs jvp=True
+    _, tangent_out = jax.jvp(call, (xs,), (tangent,))
     _, expected = jax.jvp(lambda x: jlstm.stack(params, x, **loop)[1], (xs,), (tangent,))
     np.testing.assert_allclose(tangent_out, expected, atol=1e-5)
 
@@ -554,7 +554,7 @@ def test_checks_option_reports_through_checked(kind):
 
 
 @pytest.mark.parametrize("kind", ["linen", "nnx"])
-@pytest.mark.parametrize("flag", ["remat", "jvp", "checks"])
+@pytest.mark.parametrize("flag", ["remat", "checks"])
 def test_loop_flags_must_be_bools(kind, flag):
     with pytest.raises(jlstm.LSTMTypeError, match=rf"`{flag}` must be a Python bool, got 'yes'"):
         pure(kind, inputs((2, 5, 4)), **{flag: "yes"})

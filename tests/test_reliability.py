@@ -59,8 +59,8 @@ def finite(tree):
 # ---------------------------------------------------------------------------------------------
 
 NAN_PATHS = {
-    "fused": {},
-    "scan": {"jvp": True},
+    "kernel": {},
+    "scan": {"remat": True},
     "reverse": {"reverse": True},
     "lengths": {"lengths": np.array([TIME, TIME, 5])},
     "bfloat16": {"dtype": jnp.bfloat16},
@@ -128,12 +128,12 @@ def infinite_inputs():
 
 
 INF_CASES = {  # (params options, call options)
-    "fused": ({}, {}),
-    "scan": ({}, {"jvp": True}),
+    "kernel": ({}, {}),
+    "scan": ({}, {"remat": True}),
     "lengths-reverse": ({}, {"lengths": np.array([TIME, 6, 2]), "reverse": True}),
     "bfloat16": ({}, {"dtype": jnp.bfloat16}),
     "projection": ({"proj_size": 2}, {}),
-    "peephole-cifg": ({"peephole": True, "cifg": True}, {"jvp": True}),
+    "peephole-cifg": ({"peephole": True, "cifg": True}, {}),
     "layer-norm": ({"layer_norm": True}, {}),
     "layer-norm-bfloat16": ({"layer_norm": True}, {"dtype": jnp.bfloat16}),
     "no-bias": ({"bias": False}, {}),
@@ -196,7 +196,7 @@ def loop_bodies(closed_jaxpr):
     return found
 
 
-@pytest.mark.parametrize("options", [{}, {"jvp": True}, {"lengths": np.array([7, 2, 5])}])
+@pytest.mark.parametrize("options", [{}, {"remat": True}, {"lengths": np.array([7, 2, 5])}])
 def test_infinity_handling_stays_out_of_the_loop(monkeypatch, options):
     params, xs = layer(), inputs()
 
