@@ -181,8 +181,8 @@ def layer_state(fn: str, arg: str, value: Any, layer_arg: str, *, bidirectional:
             state_type(fn, f"{arg}.{direction}", getattr(value, direction))
 
 
-def stack_states(fn: str, value: Any, layers: Any, arg: str = "states") -> tuple[Any, ...]:
-    """Check a stack's initial `states` against its layers; return one state (or None) each.
+def stack_states(fn: str, value: Any, layers: Any, arg: str = "state") -> tuple[Any, ...]:
+    """Check a stack's initial `state` against its layers; return one state (or None) each.
 
     `arg` names the argument in errors (`initial_state` for the Flax modules).
     """

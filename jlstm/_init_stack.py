@@ -12,7 +12,7 @@ import numpy as np
 
 from jlstm._checks_layers import merge_mode as check_merge_mode
 from jlstm._errors import LSTMTypeError, fail, size
-from jlstm._params import Bidirectional, LSTMParams, init_lstm
+from jlstm._params import Bidirectional, LSTMParams, init_lstm, renamed
 
 __all__ = ["init_stack"]
 
@@ -35,13 +35,14 @@ def init_stack(
     input_size: int,
     hidden_size: int | Sequence[int],
     *,
-    num_layers: int | None = None,
+    num_layers: int,
     bidirectional: bool = False,
     merge_mode: str = "concat",
     proj_size: int | Sequence[int | None] | None = None,
     bias: bool = True,
     forget_bias: float = 1.0,
-    dtype: Any = jnp.float32,
+    param_dtype: Any = jnp.float32,
+    dtype: Any = None,
     **layer_options: Any,
 ) -> tuple[LSTMParams | Bidirectional, ...]:
     """Initialise a stack of LSTM layers, laid out like `torch.nn.LSTM`.
@@ -54,16 +55,18 @@ def init_stack(
       key: a PRNG key.
       input_size: features per input step of the first layer.
       hidden_size: cell size of every layer, or a sequence with one size per layer.
-      num_layers: number of layers; defaults to the length of `hidden_size` (or of
-        `proj_size`) when that is a sequence, else 1.
+      num_layers: number of layers (required); a sequence `hidden_size` or `proj_size` has
+        one item per layer.
       bidirectional: whether each layer is a `Bidirectional` pair of layers.
       merge_mode: how `jlstm.stack` will merge the directions of each bidirectional
-        layer ("concat", "sum", "mean" or "mul"); it sizes the next layer's input.
+        layer ("concat", "sum", "mean" or "mul"); it sizes the next layer's input, so pass
+        the same one to `jlstm.stack`.
       proj_size: output projection size (LSTMP) of every layer, or a sequence with one
         size (or None) per layer; must be smaller than the layer's `hidden_size`.
       bias: whether the layers have a bias.
       forget_bias: value added to the forget-gate block of each bias.
-      dtype: floating dtype of every parameter.
+      param_dtype: floating dtype of every parameter (see `jlstm.init_lstm`).
+      dtype: deprecated name of `param_dtype`.
       **layer_options: further options of `jlstm.init_lstm` for every layer, such as its
         initialisers (`weight_ih_init`, ...) or its variants (`peephole`, `layer_norm`, `cifg`).
 
@@ -81,7 +84,8 @@ def init_stack(
       >>> summed[1].forward.weight_ih.shape, jlstm.stack(summed, jnp.ones((5, 3)),
       ...                                                merge_mode="sum")[1].shape
       ((32, 8), (5, 8))
-      >>> params = jlstm.init_stack(jax.random.key(0), 3, [8, 6], proj_size=[4, None])
+      >>> params = jlstm.init_stack(jax.random.key(0), 3, [8, 6], num_layers=2,
+      ...                           proj_size=[4, None])
       >>> [layer.weight_ih.shape for layer in params], params[0].weight_hr.shape
       ([(32, 3), (24, 4)], (4, 8))
     """
@@ -89,9 +93,7 @@ def init_stack(
     if not isinstance(bidirectional, bool | np.bool_):
         fail("init_stack", "bidirectional", "a bool", repr(bidirectional), kind=LSTMTypeError)
     check_merge_mode("init_stack", merge_mode, allow_none=False)
-    if num_layers is None:
-        sequences = [value for value in (hidden_size, proj_size) if isinstance(value, Sequence)]
-        num_layers = len(sequences[0]) if sequences else 1
+    param_dtype = renamed("init_stack", "dtype", "param_dtype", dtype, param_dtype, jnp.float32)
     size("init_stack", "num_layers", num_layers)
     hidden_sizes = _per_layer("hidden_size", hidden_size, num_layers, allow_none=False)
     proj_sizes = _per_layer("proj_size", proj_size, num_layers, allow_none=True)
@@ -109,7 +111,7 @@ def init_stack(
             proj_size=proj,
             bias=bias,
             forget_bias=forget_bias,
-            dtype=dtype,
+            param_dtype=param_dtype,
             **layer_options,
         )
         if bidirectional:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -24,6 +25,22 @@ Initializer = Callable[[jax.Array, Sequence[int], Any], jax.Array]
 
 GLOROT_UNIFORM: Initializer = jax.nn.initializers.glorot_uniform()
 ORTHOGONAL: Initializer = jax.nn.initializers.orthogonal()
+
+
+def renamed(fn: str, old: str, new: str, old_value: Any, new_value: Any, default: Any) -> Any:
+    """The value of the argument `new` of `fn`, also accepted under its deprecated name `old`.
+
+    `old_value` None means that `old` was left out. Using `old` warns; giving both raises.
+    An explicit `new` that is its `default` reads as left out: Python cannot tell them apart.
+    """
+    if old_value is None:
+        return new_value
+    if new_value is not default:
+        expected = f"left out when `{new}` is given (it is `{new}`'s deprecated name)"
+        fail(fn, old, expected, f"both `{old}=` and `{new}=`", kind=LSTMTypeError)
+    message = f"jlstm.{fn}: `{old}=` is deprecated; use {new}= instead."
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
+    return old_value
 
 
 class LayerNorm(NamedTuple):
@@ -109,11 +126,12 @@ def init_lstm(
     peephole: bool = False,
     layer_norm: bool = False,
     cifg: bool = False,
-    dtype: Any = jnp.float32,
+    param_dtype: Any = jnp.float32,
     weight_ih_init: Initializer = GLOROT_UNIFORM,
     weight_hh_init: Initializer = ORTHOGONAL,
     weight_hr_init: Initializer = GLOROT_UNIFORM,
     bias_init: Initializer = jax.nn.initializers.zeros,
+    dtype: Any = None,
 ) -> LSTMParams:
     """Initialise one LSTM layer with Keras' defaults.
 
@@ -137,11 +155,13 @@ def init_lstm(
       cifg: couple the input gate to the forget gate, `i = 1 - f` (CIFG, Greff et al. 2017,
         "LSTM: A Search Space Odyssey"). The input-gate block is left out: `weight_ih`,
         `weight_hh` and `bias` hold 3 blocks `[f; g; o]`, `weight_peephole` 2 rows.
-      dtype: floating dtype of every parameter.
+      param_dtype: floating dtype of every parameter (Flax's name; `dtype` names the
+        compute dtype, as in `jlstm.lstm`).
       weight_ih_init: initialiser of `weight_ih`, shape `(4*hidden_size, input_size)`.
       weight_hh_init: initialiser of `weight_hh`, shape `(4*hidden_size, out_size)`.
       weight_hr_init: initialiser of `weight_hr`, shape `(proj_size, hidden_size)`.
       bias_init: initialiser of `bias`, shape `(4*hidden_size,)`.
+      dtype: deprecated name of `param_dtype`.
 
     Returns:
       An `LSTMParams`.
@@ -154,6 +174,8 @@ def init_lstm(
       >>> variant = jlstm.init_lstm(jax.random.key(0), 4, 2, peephole=True, cifg=True)
       >>> variant.weight_ih.shape, variant.weight_peephole.shape
       ((6, 4), (2, 2))
+      >>> jlstm.init_lstm(jax.random.key(0), 4, 2, param_dtype="bfloat16").weight_hh.dtype
+      dtype(bfloat16)
     """
     prng_key("init_lstm", key)
     size("init_lstm", "input_size", input_size)
@@ -164,11 +186,12 @@ def init_lstm(
     size("init_lstm", "proj_size", proj_size, allow_none=True)
     if proj_size is not None and proj_size >= hidden_size:
         fail("init_lstm", "proj_size", f"smaller than hidden_size={hidden_size}", proj_size)
-    dtype = float_dtype("init_lstm", "dtype", dtype)
+    param_dtype = renamed("init_lstm", "dtype", "param_dtype", dtype, param_dtype, jnp.float32)
+    param_dtype = float_dtype("init_lstm", "param_dtype", param_dtype)
     out_size = hidden_size if proj_size is None else proj_size
     key_ih, key_hh, key_hr, key_b = jax.random.split(key, 4)
     # Draw in at least float32 (QR has no bfloat16 kernel), then cast.
-    init_dtype = jnp.promote_types(dtype, jnp.float32)
+    init_dtype = jnp.promote_types(param_dtype, jnp.float32)
 
     def draw(init: Initializer, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
         return jnp.asarray(init(key, shape, init_dtype), init_dtype)
@@ -178,22 +201,23 @@ def init_lstm(
     weight_hh = draw(weight_hh_init, key_hh, (gates * hidden_size, out_size))
     weight_hr = None
     if proj_size is not None:
-        weight_hr = draw(weight_hr_init, key_hr, (proj_size, hidden_size)).astype(dtype)
+        weight_hr = draw(weight_hr_init, key_hr, (proj_size, hidden_size)).astype(param_dtype)
     bias_value = None
     if bias:
         bias_value = draw(bias_init, key_b, (gates * hidden_size,))
         forget = (gates - 3) * hidden_size  # the forget block of [i; f; g; o] or [f; g; o]
-        bias_value = bias_value.at[forget : forget + hidden_size].add(forget_bias).astype(dtype)
-    weight_peephole = jnp.zeros((gates - 1, hidden_size), dtype) if peephole else None
+        bias_value = bias_value.at[forget : forget + hidden_size].add(forget_bias)
+        bias_value = bias_value.astype(param_dtype)
+    weight_peephole = jnp.zeros((gates - 1, hidden_size), param_dtype) if peephole else None
     norm = None
     if layer_norm:
         norm = LayerNorm(
-            scale_ih=jnp.ones(gates * hidden_size, dtype),
-            scale_hh=jnp.ones(gates * hidden_size, dtype),
-            scale_c=jnp.ones(hidden_size, dtype),
-            offset_c=jnp.zeros(hidden_size, dtype),
+            scale_ih=jnp.ones(gates * hidden_size, param_dtype),
+            scale_hh=jnp.ones(gates * hidden_size, param_dtype),
+            scale_c=jnp.ones(hidden_size, param_dtype),
+            offset_c=jnp.zeros(hidden_size, param_dtype),
         )
-    weights = weight_ih.astype(dtype), weight_hh.astype(dtype), bias_value, weight_hr
+    weights = weight_ih.astype(param_dtype), weight_hh.astype(param_dtype), bias_value, weight_hr
     return LSTMParams(*weights, weight_peephole, norm)
 
 
@@ -206,7 +230,7 @@ def zero_state(
       params: the layer the state is for; fixes `hidden_size` and `out_size`.
       batch_shape: leading batch dims, e.g. `()` for one sequence or `(batch,)`; an int
         `n` means `(n,)`.
-      dtype: dtype of `h` and `c`; defaults to the dtype of the params.
+      dtype: dtype of the state (`h` and `c`); defaults to the dtype of the params.
 
     Returns:
       `LSTMState(h, c)` with `h` of shape `(*batch_shape, out_size)` and `c` of shape

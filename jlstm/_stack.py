@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jlstm import _checks as checks
 from jlstm import _checks_layers as layer_checks
 from jlstm._bidirectional import bidirectional
-from jlstm._params import Bidirectional, LSTMParams, LSTMState
+from jlstm._params import Bidirectional, LSTMParams, LSTMState, renamed
 from jlstm._sequence import lstm
 
 __all__ = ["stack"]
@@ -43,13 +43,14 @@ def _layer(
 def stack(
     params: Sequence[Layer],
     xs: jax.Array,
-    states: Sequence[LayerState | None] | None = None,
+    state: Sequence[LayerState | None] | None = None,
     *,
     lengths: jax.Array | None = None,
     dropout: float = 0.0,
     key: jax.Array | None = None,
     time_major: bool = False,
     merge_mode: str = "concat",
+    states: Sequence[LayerState | None] | None = None,
     **layer_options: Any,
 ) -> tuple[tuple[LayerState, ...], jax.Array]:
     """Run a stack of LSTM layers, each reading the outputs of the one before.
@@ -68,9 +69,9 @@ def stack(
       params: a tuple of layers, e.g. from `jlstm.init_stack`.
       xs: inputs of shape `(*batch, time, input_size)`, or `(time, *batch, input_size)`
         with `time_major=True`.
-      states: initial states, one per layer: an `LSTMState` for an `LSTMParams` layer, a
-        `Bidirectional` of `LSTMState` for a bidirectional one, or None for zeros. None
-        gives zeros to every layer.
+      state: the initial state, a tuple with one per layer: an `LSTMState` for an
+        `LSTMParams` layer, a `Bidirectional` of `LSTMState` for a bidirectional one, or None
+        for zeros. None gives zeros to every layer.
       lengths: `(*batch,)` integers marking right-padded sequences, passed to every layer
         (see `jlstm.lstm`); outputs at padded steps are exactly 0.
       dropout: the probability of dropping an output element between layers, in [0, 1).
@@ -80,13 +81,18 @@ def stack(
         Under `jax.vmap` over examples, map over keys too, or every example gets one mask.
       time_major: whether time is the leading axis of `xs` and of the outputs.
       merge_mode: how bidirectional layers merge their directions: `"concat"`, `"sum"`,
-        `"mean"` or `"mul"` (see `jlstm.bidirectional`).
+        `"mean"` or `"mul"` (see `jlstm.bidirectional`). It must be the `merge_mode` given
+        to `jlstm.init_stack`, because the input size of the next layer depends on it:
+        `"sum"`, `"mean"` and `"mul"` keep one direction's size, `"concat"` doubles it.
+      states: deprecated name of `state`.
       **layer_options: passed to every `jlstm.lstm` call (e.g. `unroll`, `remat`, `dtype`,
-        `input_dropout`); not `return_gates`.
+        `input_dropout`); not `return_gates`. `reverse=True` runs the one-direction layers
+        backward in time; a bidirectional layer refuses it, as it already runs both ways
+        and reversing it would only swap which of its directions is called forward.
 
     Returns:
       `(final_states, ys)`: a tuple with the final state of each layer, in the structure of
-      `states`, and the last layer's outputs of shape `(*batch, time, features)` (or
+      `state`, and the last layer's outputs of shape `(*batch, time, features)` (or
       time-major).
 
     Example:
@@ -101,7 +107,8 @@ def stack(
     """
     layer_checks.merge_mode("stack", merge_mode, allow_none=False)
     layer_checks.stack_params("stack", params, merge_mode, layer_options.get("dtype"))
-    states = layer_checks.stack_states("stack", states, params)
+    state = renamed("stack", "states", "state", states, state, None)
+    layer_states = layer_checks.stack_states("stack", state, params)
     layer_checks.unsupported_options("stack", layer_options, UNSUPPORTED)
     rate = checks.rate("stack", "dropout", dropout)
     options = dict(layer_options, lengths=lengths, time_major=time_major)
@@ -110,12 +117,12 @@ def stack(
         # Per layer: one key for its own options, one for the dropout on its outputs.
         layer_keys, dropout_keys = jax.random.split(key, (2, len(params)))
     final_states = []
-    for k, (layer, state) in enumerate(zip(params, states, strict=True)):
+    for k, (layer, layer_state) in enumerate(zip(params, layer_states, strict=True)):
         if k and rate and key is not None:
             xs = _dropout(dropout_keys[k - 1], xs, rate)
         if key is not None:
             options["key"] = layer_keys[k]
-        with layer_checks.context(f"(in layer {k} of the stack: `params[{k}]`, `states[{k}]`)"):
-            state, xs = _layer(layer, xs, state, merge_mode, **options)
-        final_states.append(state)
+        with layer_checks.context(f"(in layer {k} of the stack: `params[{k}]`, `state[{k}]`)"):
+            layer_state, xs = _layer(layer, xs, layer_state, merge_mode, **options)
+        final_states.append(layer_state)
     return tuple(final_states), xs

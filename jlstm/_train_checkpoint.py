@@ -199,7 +199,7 @@ def restore_checkpoint(directory: Path, template: Any, *, step: int | None = Non
       >>> import tempfile, jax, jax.numpy as jnp, optax, jlstm
       >>> from jlstm import train
       >>> def fresh_state(dtype=jnp.float32):
-      ...     params = jlstm.init_lstm(jax.random.key(0), 3, 2, dtype=dtype)
+      ...     params = jlstm.init_lstm(jax.random.key(0), 3, 2, param_dtype=dtype)
       ...     return train.init_train_state(params, optax.adam(1e-2), key=jax.random.key(1))
       >>> directory = tempfile.mkdtemp()
       >>> train.save_checkpoint(directory, fresh_state(), step=100)

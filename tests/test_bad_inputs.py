@@ -41,7 +41,7 @@ resets-shape                lstm                      `resets` (5, 2) batch-majo
 lengths-float-list          lstm                      `lengths=[5.0, 1.0]`            Type
 zoneout-one                 lstm                      `zoneout_h=1.0`                 Value
 stack-state-count           stack                     3 states for 2 layers           Value
-stack-carry-states          stack                     one (c, h) carry as `states`    Type
+stack-carry-states          stack                     one (c, h) carry as `state`     Type
 stack-tuple-layer-state     stack                     a (c, h) tuple for one layer    Type
 stack-unidirectional-state  stack                     LSTMState for a bidir. layer    Type
 stack-dropout-above-one     stack                     `dropout=1.5`                   Value
@@ -54,7 +54,7 @@ bidirectional-state-dtype   bidirectional             bfloat16 backward state   
 bidirectional-tuple-state   bidirectional             (c, h) tuple as forward state   Type
 init-input-size-zero        init_lstm                 `input_size=0`                  Value
 init-proj-negative          init_lstm                 `proj_size=-1`                  Value
-init-dtype-bool             init_lstm                 `dtype=bool`                    Type
+init-dtype-bool             init_lstm                 `param_dtype=bool`              Type
 init-hidden-float           init_lstm                 `hidden_size=4.0`               Type
 init-int-key                init_lstm                 `key=0` (an int)                Type
 init-bias-string            init_lstm                 `bias="no"`                     Type
@@ -227,13 +227,13 @@ CASES = [
     Case("lengths-float-list", "lstm", "lengths", T, r"integer array, got dtype float32",
          lstm(lengths=[5.0, 1.0])),
     Case("zoneout-one", "lstm", "zoneout_h", V, r"in \[0, 1\), got 1.0", lstm(zoneout_h=1.0)),
-    Case("stack-state-count", "stack", "states", V, r"tuple of 2 states.*got 3 states",
+    Case("stack-state-count", "stack", "state", V, r"tuple of 2 states.*got 3 states",
          lambda: jlstm.stack(STACK, XS, [None] * 3)),
-    Case("stack-carry-states", "stack", "states", T, r"got a tuple of 2 arrays\. .*\(c, h\)",
+    Case("stack-carry-states", "stack", "state", T, r"got a tuple of 2 arrays\. .*\(c, h\)",
          lambda: jlstm.stack(UNI_STACK, XS, CARRY)),
-    Case("stack-tuple-layer-state", "stack", "states[1]", T, BARE,
+    Case("stack-tuple-layer-state", "stack", "state[1]", T, BARE,
          lambda: jlstm.stack(UNI_STACK, XS, (None, CARRY))),
-    Case("stack-unidirectional-state", "stack", "states[0]", T,
+    Case("stack-unidirectional-state", "stack", "state[0]", T,
          r"Bidirectional\(forward, backward\) of LSTMState.*got LSTMState",
          lambda: jlstm.stack(STACK, XS, (state(), None))),
     Case("stack-dropout-above-one", "stack", "dropout", V, r"in \[0, 1\), got 1.5",
@@ -257,8 +257,8 @@ CASES = [
          lambda: jlstm.init_lstm(KEY, 0, 4)),
     Case("init-proj-negative", "init_lstm", "proj_size", V, r"positive int, got -1",
          lambda: jlstm.init_lstm(KEY, 3, 4, proj_size=-1)),
-    Case("init-dtype-bool", "init_lstm", "dtype", T, r"floating dtype.*got bool",
-         lambda: jlstm.init_lstm(KEY, 3, 4, dtype=bool)),
+    Case("init-dtype-bool", "init_lstm", "param_dtype", T, r"floating dtype.*got bool",
+         lambda: jlstm.init_lstm(KEY, 3, 4, param_dtype=bool)),
     Case("init-hidden-float", "init_lstm", "hidden_size", T, r"positive int, got 4.0",
          lambda: jlstm.init_lstm(KEY, 3, 4.0)),
     Case("init-int-key", "init_lstm", "key", T, r"PRNG key such as jax.random.key\(0\), got 0",
@@ -270,9 +270,9 @@ CASES = [
     Case("init-stack-size-count", "init_stack", "hidden_size", V, r"num_layers=3.*got 2 sizes",
          lambda: jlstm.init_stack(KEY, 3, [4, 5], num_layers=3)),
     Case("init-stack-proj", "init_stack", "proj_size", V, r"got 6 with hidden_size=5 in layer 1",
-         lambda: jlstm.init_stack(KEY, 3, [8, 5], proj_size=6)),
+         lambda: jlstm.init_stack(KEY, 3, [8, 5], num_layers=2, proj_size=6)),
     Case("init-stack-bidirectional", "init_stack", "bidirectional", T, r"bool, got 'yes'",
-         lambda: jlstm.init_stack(KEY, 3, 4, bidirectional="yes")),
+         lambda: jlstm.init_stack(KEY, 3, 4, num_layers=1, bidirectional="yes")),
     Case("zero-state-float-batch", "zero_state", "batch_shape", V, r"ints, got \(2.5,\)",
          lambda: jlstm.zero_state(PARAMS, (2.5,))),
     Case("zero-state-float-shape", "zero_state", "batch_shape", T, r"ints, got 2.5",

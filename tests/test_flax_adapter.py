@@ -84,7 +84,9 @@ def test_params_and_numbers_are_the_functional_apis(kind, config):
     xs, lengths = inputs((2, 5, 4)), jnp.array([5, 2])
     params, call = build(kind, xs, return_state=True, **config)
 
-    init = {name: value for name, value in config.items() if name != "merge_mode"}
+    init = {"num_layers": 1} | {
+        name: value for name, value in config.items() if name != "merge_mode"
+    }
     expected = jlstm.init_stack(jax.random.key(0), 4, FEATURES, **init)
     expected = expected[0] if config.get("num_layers", 1) == 1 else expected
     assert jax.tree.structure(params) == jax.tree.structure(expected)
@@ -474,7 +476,7 @@ def test_default_and_custom_initialisers():
 def test_nnx_load_converted_weights():
     xs = inputs((2, 5, 4))
     model = jflax.NNXLSTM(4, FEATURES, bidirectional=True, rngs=nnx.Rngs(0))
-    other = jlstm.init_stack(jax.random.key(3), 4, FEATURES, bidirectional=True)[0]
+    other = jlstm.init_stack(jax.random.key(3), 4, FEATURES, num_layers=1, bidirectional=True)[0]
     model.load(convert.from_keras(convert.to_keras(other)))
     assert_same(model.params, other)
     assert_same(model(xs), jlstm.bidirectional(other, xs)[1])

@@ -370,7 +370,7 @@ def test_bfloat16_matmuls_without_silent_promotion():
 
 DIGEST = """
 import hashlib, jax, jax.numpy as jnp, numpy as np, jlstm
-params = jlstm.init_stack(jax.random.key(0), 5, 8, bidirectional=True)
+params = jlstm.init_stack(jax.random.key(0), 5, 8, num_layers=1, bidirectional=True)
 xs = jnp.asarray(np.random.default_rng(1).standard_normal((4, 30, 5)).astype(np.float32))
 lengths = jnp.array([30, 12, 1, 29])
 def loss(params, xs):

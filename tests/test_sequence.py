@@ -15,7 +15,7 @@ def make(input_size=3, hidden_size=5, proj_size=None, bias=True, seed=0, dtype=j
     """Params with a random (non-default) bias so every term is exercised."""
     key_p, key_b = jax.random.split(jax.random.key(seed))
     params = jlstm.init_lstm(
-        key_p, input_size, hidden_size, proj_size=proj_size, bias=bias, dtype=dtype
+        key_p, input_size, hidden_size, proj_size=proj_size, bias=bias, param_dtype=dtype
     )
     if bias:
         noise = jax.random.normal(key_b, params.bias.shape, dtype)
@@ -165,7 +165,7 @@ def test_init_options():
         4,
         proj_size=2,
         forget_bias=0.0,
-        dtype=jnp.bfloat16,
+        param_dtype=jnp.bfloat16,
         weight_ih_init=jax.nn.initializers.ones,
         bias_init=jax.nn.initializers.constant(0.5),
     )

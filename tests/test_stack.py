@@ -213,7 +213,7 @@ def test_init_stack_mirrors_torch_layout(num_layers, bidirectional, proj_size, b
 
 
 def test_init_stack_per_layer_sizes():
-    params = init_shapes(3, [8, 6, 4], proj_size=[4, None, 2], bidirectional=True)
+    params = init_shapes(3, [8, 6, 4], num_layers=3, proj_size=[4, None, 2], bidirectional=True)
     assert len(params) == 3 and all(isinstance(layer, Bidirectional) for layer in params)
     assert [(layer.forward.weight_ih, layer.backward.weight_hh) for layer in params] == [
         ((32, 3), (32, 4)),
@@ -221,7 +221,7 @@ def test_init_stack_per_layer_sizes():
         ((16, 12), (16, 2)),
     ]
     assert params[1].forward.weight_hr is None and params[2].backward.weight_hr == (2, 4)
-    assert len(init_shapes(3, 5, proj_size=[2, 3])) == 2  # num_layers from proj_size
+    assert len(init_shapes(3, 5, num_layers=2, proj_size=[2, 3])) == 2
 
 
 @pytest.mark.parametrize("merge_mode, width", [("concat", 12), ("sum", 6), ("mean", 6), ("mul", 6)])
@@ -251,7 +251,7 @@ def test_init_stack_values():
         4,
         num_layers=2,
         bias=False,
-        dtype=jnp.bfloat16,
+        param_dtype=jnp.bfloat16,
         weight_ih_init=jax.nn.initializers.ones,
     )
     assert all(layer.bias is None for layer in options)
@@ -278,7 +278,7 @@ def test_init_stack_variants_reach_every_layer():
             r"`hidden_size` must be one size per layer \(num_layers=3\).*got 2 sizes \[4, 5\]",
         ),
         (
-            {"hidden_size": [4, 5, 6], "proj_size": [2, 3]},
+            {"hidden_size": [4, 5, 6], "num_layers": 3, "proj_size": [2, 3]},
             LSTMValueError,
             r"`proj_size` must be one size per layer \(num_layers=3\)",
         ),
@@ -297,7 +297,7 @@ def test_init_stack_variants_reach_every_layer():
 )
 def test_init_stack_rejects(kwargs, error, match):
     with pytest.raises(error, match=match) as info:
-        jlstm.init_stack(KEY, **({"input_size": 3, "hidden_size": 4} | kwargs))
+        jlstm.init_stack(KEY, **({"input_size": 3, "hidden_size": 4, "num_layers": 2} | kwargs))
     assert str(info.value).startswith("jlstm.init_stack: ")
 
 
@@ -628,39 +628,39 @@ STACK_CASES = [
     ),
     (
         "layer count",
-        {"states": (None, None)},
+        {"state": (None, None)},
         LSTMValueError,
-        r"`states` must be None or a tuple of 3 states, one per layer of `params`, got 2 states",
+        r"`state` must be None or a tuple of 3 states, one per layer of `params`, got 2 states",
     ),
     (
         "state not in a tuple",
-        {"params": MIXED[:1], "states": zeros(MIXED[0])},
+        {"params": MIXED[:1], "state": zeros(MIXED[0])},
         LSTMTypeError,
-        r"`states` must be None or a tuple of 1 states.*got LSTMState. Wrap a single",
+        r"`state` must be None or a tuple of 1 states.*got LSTMState. Wrap a single",
     ),
     (
         "bidirectional layer, one-direction state",
-        {"states": (None, zeros(MIXED[1].forward), None)},
+        {"state": (None, zeros(MIXED[1].forward), None)},
         LSTMTypeError,
-        r"`states\[1\]` must be a Bidirectional\(forward, backward\) of LSTMState, as "
+        r"`state\[1\]` must be a Bidirectional\(forward, backward\) of LSTMState, as "
         r"`params\[1\]` is one, got LSTMState",
     ),
     (
         "one-direction layer, bidirectional state",
-        {"states": (Bidirectional(zeros(MIXED[0]), zeros(MIXED[0])), None, None)},
+        {"state": (Bidirectional(zeros(MIXED[0]), zeros(MIXED[0])), None, None)},
         LSTMTypeError,
-        r"`states\[0\]` must be an LSTMState, as `params\[0\]` is an LSTMParams \(one "
+        r"`state\[0\]` must be an LSTMState, as `params\[0\]` is an LSTMParams \(one "
         r"direction\), got Bidirectional",
     ),
     (
         "state shape in a layer",
-        {"states": (None, None, zeros(MIXED[2], (3,)))},
+        {"state": (None, None, zeros(MIXED[2], (3,)))},
         LSTMValueError,
         r"(?s)jlstm.lstm: `state.h` must be of shape \(2, 4\).*in layer 2 of the stack",
     ),
     (
         "state shape in a direction",
-        {"states": (None, Bidirectional(None, zeros(MIXED[1].forward)), None)},
+        {"state": (None, Bidirectional(None, zeros(MIXED[1].forward)), None)},
         LSTMValueError,
         r"(?s)jlstm.lstm: `state.h` must be of shape \(2, 3\), got shape \(2, 2\)"
         r".*in the backward direction.*in layer 1 of the stack",

@@ -13,7 +13,9 @@ OPTIMIZER = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2))
 
 
 def init_params(hidden_size=4, proj_size=None, dtype=jnp.float32):
-    lstm = jlstm.init_lstm(jax.random.key(0), 3, hidden_size, proj_size=proj_size, dtype=dtype)
+    lstm = jlstm.init_lstm(
+        jax.random.key(0), 3, hidden_size, proj_size=proj_size, param_dtype=dtype
+    )
     out = jnp.ones((proj_size or hidden_size, 2), dtype)
     return {"lstm": lstm, "out": out}
 

@@ -32,7 +32,7 @@ def make_variant(
     """Params with random bias, peepholes and layer-norm gains so that every term counts."""
     key_p, key_n = jax.random.split(jax.random.key(seed))
     params = jlstm.init_lstm(
-        key_p, input_size, hidden_size, proj_size=proj_size, dtype=dtype, **variants
+        key_p, input_size, hidden_size, proj_size=proj_size, param_dtype=dtype, **variants
     )
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(key_n, len(leaves))
@@ -122,7 +122,7 @@ def test_init_variants():
     assert proj.weight_hh.shape == (12, 3)
     state = jlstm.zero_state(proj, (2,))
     assert state.h.shape == (2, 3) and state.c.shape == (2, 4)
-    bf16 = jlstm.init_lstm(jax.random.key(1), 3, 4, dtype=jnp.bfloat16, **VARIANTS["all"])
+    bf16 = jlstm.init_lstm(jax.random.key(1), 3, 4, param_dtype=jnp.bfloat16, **VARIANTS["all"])
     assert {leaf.dtype for leaf in jax.tree.leaves(bf16)} == {jnp.dtype(jnp.bfloat16)}
 
 
