@@ -232,6 +232,7 @@ def _run(
         "input_dropout": options.input_dropout,
         "recurrent_dropout": options.recurrent_dropout,
         "key": key,
+        "deterministic": key is None,  # the modules draw a key unless deterministic
         "unroll": options.unroll,
         "remat": options.remat,
         "checks": run_checks,

@@ -39,6 +39,8 @@ from jlstm._dropout import zone
 from jlstm._params import LSTMParams
 from jlstm._weights import bias_row, matmul, prepare
 
+Pair = tuple[jax.Array, jax.Array]  # (h, c) or their tangents (dh, dc)
+
 
 class Config(NamedTuple):
     """What decides the traced program (hashable)."""
@@ -72,10 +74,11 @@ class Saved(NamedTuple):
 
 def _forward(
     config: Config, params: LSTMParams, h0: jax.Array, c0: jax.Array, inputs: Inputs, keep: bool
-):
+) -> tuple[Pair, Any]:
+    """The forward loop: `((h, c), ys)`, with `keep` `((h, c), (ys, Saved))`."""
     weights = cell.cast_weights(prepare(params), config.dtype)
 
-    def body(carry, step):
+    def body(carry: Pair, step: tuple) -> tuple[Pair, Any]:
         h, c = carry
         x, update, reset, zone_h, zone_c = step
         if reset is not None:
@@ -157,11 +160,12 @@ def _tangent(
     saved: Saved,
     dz_ext: jax.Array,
     dh_ext: jax.Array | None,
-):
+) -> tuple[Pair, jax.Array]:
+    """The linear tangent loop: `((dh, dc), dys)` from the hoisted `dz_ext` (and `dh_ext`)."""
     weights = cell.cast_weights(prepare(params), config.dtype)
     state_dtype = dc0.dtype
 
-    def body(carry, step):
+    def body(carry: Pair, step: tuple) -> tuple[Pair, jax.Array]:
         dh, dc = carry
         dz_ext_t, p, q, f, dh_ext_t, update, reset, zone_h, zone_c = step
         if reset is not None:
@@ -192,7 +196,7 @@ def _tangent(
 
 
 @lstm_kernel.defjvp
-def _lstm_kernel_jvp(config: Config, primals: tuple, tangents: tuple):
+def _lstm_kernel_jvp(config: Config, primals: tuple, tangents: tuple) -> tuple[tuple, tuple]:
     params, h0, c0, inputs = primals
     d_params, dh0, dc0, d_inputs = tangents
     (h, c), (ys, saved) = _forward(config, params, h0, c0, inputs, keep=True)

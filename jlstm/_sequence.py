@@ -1,90 +1,16 @@
-"""A whole sequence: `lstm_cell` stepped over time with `jax.lax.scan`."""
+"""A whole sequence: the LSTM equations stepped over time."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
-from jlstm import _checkify as runtime
-from jlstm import _checks as check
-from jlstm import _dropout as dropout
-from jlstm import _general as general
-from jlstm import _kernel as kernel
-from jlstm import _steps as steps
-from jlstm import _variants as variants
-from jlstm._errors import LSTMTypeError, fail
+from jlstm import _layer_call as layer_call
 from jlstm._params import LSTMParams, LSTMState
-from jlstm._scan import checked_flags, run_cell, to_layout
 from jlstm._variants import GateTrace
 
 __all__ = ["lstm"]
-
-
-def _layout_hint(time_major: bool, xs: jax.Array, batch_shape: tuple[int, ...]) -> str | None:
-    # A batch shape that fits xs read in the other layout is a time/batch mix-up.
-    other = tuple(xs.shape[:-2] if time_major else xs.shape[1:-1])
-    current = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
-    if tuple(batch_shape) == other != current:
-        return f"Its batch shape {other} fits xs read with time_major={not time_major}."
-    return None
-
-
-def _state_hint(time_major: bool, xs: jax.Array, state: Any) -> str | None:
-    h = getattr(state, "h", None)
-    if not hasattr(h, "shape"):
-        return None
-    batch_shape = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
-    if h.ndim == 1 and batch_shape:
-        return (
-            "To start every sequence from one state, broadcast it: jax.tree.map(lambda a: "
-            f"jnp.broadcast_to(a, {batch_shape} + a.shape), state)."
-        )
-    return _layout_hint(time_major, xs, tuple(h.shape[:-1]))
-
-
-def _saturate_infinities(xs: jax.Array, params: LSTMParams, dtype: Any) -> jax.Array:
-    # inf * 0 is NaN: in W_ih x where a weight is 0, and in the weight gradient
-    # dW_ih = dz^T x where a saturated gate has dz = 0. A finite stand-in of the same sign
-    # saturates the same gates without either; this bound keeps |W_ih x| below half the
-    # largest float whatever the number of infinite features.
-    dtypes = [xs.dtype, params.weight_ih.dtype] + ([] if dtype is None else [dtype])
-    largest = min(float(jnp.finfo(d).max) for d in dtypes)
-    if params.layer_norm is not None:  # LN(W_ih x) sums squares; it is blind to the scale
-        largest = math.sqrt(largest / (16 * params.weight_ih.shape[0]))
-    scale = jnp.max(jnp.abs(params.weight_ih), initial=1.0)
-    bound = jax.lax.stop_gradient(largest / (2 * xs.shape[-1] * scale)).astype(xs.dtype)
-    return jnp.where(jnp.isinf(xs), jnp.copysign(bound, xs), xs)
-
-
-def _zero_state(xs: jax.Array, hidden_size: int, out_size: int, dtype: Any) -> LSTMState:
-    # Zeros shaped from time-major xs itself, so that they share its sharding and its
-    # batch dims even when those are symbolic (`jax.export`); the sum is never computed.
-    column = jnp.zeros_like(jnp.sum(xs[..., :1], axis=0), dtype=dtype)
-    return LSTMState(
-        h=jnp.broadcast_to(column, (*column.shape[:-1], out_size)),
-        c=jnp.broadcast_to(column, (*column.shape[:-1], hidden_size)),
-    )
-
-
-def _rates(input_dropout: Any, recurrent_dropout: Any, zoneout_h: Any, zoneout_c: Any):
-    return dropout.Rates(
-        input=check.rate("lstm", "input_dropout", input_dropout),
-        recurrent=check.rate("lstm", "recurrent_dropout", recurrent_dropout),
-        zoneout_h=check.rate("lstm", "zoneout_h", zoneout_h),
-        zoneout_c=check.rate("lstm", "zoneout_c", zoneout_c),
-    )
-
-
-def _check_unroll(unroll: Any) -> None:
-    if isinstance(unroll, bool):
-        return
-    if not isinstance(unroll, int):
-        fail("lstm", "unroll", "an int >= 1 or a bool", repr(unroll), kind=LSTMTypeError)
-    if unroll < 1:
-        fail("lstm", "unroll", "an int >= 1 or a bool", unroll)
 
 
 def lstm(
@@ -105,13 +31,20 @@ def lstm(
     zoneout_h: float = 0.0,
     zoneout_c: float = 0.0,
     key: jax.Array | None = None,
+    deterministic: bool = False,
     return_gates: bool = False,
     checks: bool = False,
 ) -> tuple[LSTMState, jax.Array | GateTrace]:
-    """Run an LSTM layer over a sequence with `jax.lax.scan`.
+    """Run an LSTM layer over a sequence, with a fast derivative for every option.
 
-    Params with variants (`jlstm.init_lstm(..., peephole=True, layer_norm=True,
-    cifg=True)`) run those variants at every step.
+    The core equations (with any of `lengths`, `mask`, `resets`, `reverse`, dropout,
+    zoneout, `dtype`, a projection and an initial state) run in one loop whose derivative
+    keeps only the `(h, c)` recurrence in the loop and computes the weight and input
+    gradients as single large matrix products outside it (see `jlstm._kernel`). It is a
+    `jax.custom_jvp`, so forward and reverse mode, `vmap`, `shard_map`, sharded meshes
+    and `jax.export` all work with default arguments. Params with variants
+    (`jlstm.init_lstm(..., peephole=True, layer_norm=True, cifg=True)`), `return_gates`
+    and `remat` step the cell with `jlstm.scan` under the same rules.
 
     Args:
       params: an `LSTMParams`.
@@ -141,21 +74,24 @@ def lstm(
         is reversed and the padding stays at the end. Outputs stay aligned with inputs.
       time_major: whether time is the leading axis of `xs` and of the outputs.
       unroll: steps per loop iteration of the scan (see `jax.lax.scan`).
-      remat: recompute each step in the backward pass instead of storing its internals
-        (`jax.checkpoint`): less memory, same gradients.
+      remat: store only the state of each step and recompute the rest in the backward
+        pass (`jax.checkpoint` of each step of a `lax.scan`): less memory, same gradients.
       dtype: compute dtype of the matrix products (e.g. `jnp.bfloat16`); the state keeps
         the params' dtype and the outputs come back in `dtype`. Without it, `xs` must have
         the params' dtype.
       input_dropout: variational dropout rate of the inputs (Gal & Ghahramani 2016; Keras'
         `dropout`): one mask per sequence, reused at every step, kept units scaled by
-        `1 / (1 - rate)`. Needs `key`; without one it is off (evaluation).
+        `1 / (1 - rate)`. Needs `key` (or `deterministic=True`: off).
       recurrent_dropout: the same on the `h` that enters `W_hh h` (Keras'
         `recurrent_dropout`); the carried state itself is not dropped.
       zoneout_h: zoneout rate of `h` (Krueger et al. 2017): with `key`, each unit keeps its
-        previous value with this probability, afresh at every step; without a key, the
-        expectation `rate * previous + (1 - rate) * new` (evaluation).
+        previous value with this probability, afresh at every step; with
+        `deterministic=True`, the expectation `rate * previous + (1 - rate) * new`.
       zoneout_c: the same for the cell state `c`.
-      key: PRNG key for the dropout and zoneout masks; None for a deterministic run.
+      key: PRNG key for the dropout and zoneout masks. A nonzero rate without a key
+        raises, unless `deterministic=True`.
+      deterministic: evaluation mode, as in Flax: no dropout, zoneout by its expectation,
+        no key needed.
       return_gates: return a `GateTrace` (outputs `h`, cell states `c` and gate
         activations `i, f, g, o`, each in the layout of `ys`) instead of `ys`.
       checks: check the values that tracing cannot see, while the program runs: traced
@@ -179,83 +115,25 @@ def lstm(
       >>> bool(jnp.all(masked[:, 0] == 0) and jnp.all(masked[:, 3] == masked[:, 2]))
       True
     """
-    input_size, hidden_size, out_size = check.params("lstm", params)
-    dtype = check.compute_dtype("lstm", dtype)
-    params_dtype = params.weight_ih.dtype
-    layout = "(time, *batch, input_size)" if time_major else "(*batch, time, input_size)"
-    xs = check.inputs("lstm", "xs", xs, layout, input_size, params_dtype, dtype)
-    options = {"reverse": reverse, "time_major": time_major, "remat": remat, "checks": checks}
-    options["return_gates"] = return_gates
-    for name, value in options.items():
-        check.flag("lstm", name, value)
-    _check_unroll(unroll)
-    time = xs.shape[0] if time_major else xs.shape[-2]
-    batch_shape = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
-    if state is not None:
-        hint = _state_hint(time_major, xs, state)
-        check.state("lstm", state, batch_shape, hidden_size, out_size, params_dtype, hint)
-    hint = _layout_hint(time_major, xs, getattr(lengths, "shape", ()))
-    flags = checked_flags(
-        "lstm",
-        time,
-        batch_shape,
-        lengths,
-        mask,
-        resets,
-        reverse,
-        time_major,
-        hint=hint,
-        run_time=checks,
+    call = layer_call.prepare(
+        params,
+        xs,
+        state,
+        lengths=lengths,
+        mask=mask,
+        resets=resets,
+        reverse=reverse,
+        time_major=time_major,
+        unroll=unroll,
+        remat=remat,
+        dtype=dtype,
+        input_dropout=input_dropout,
+        recurrent_dropout=recurrent_dropout,
+        zoneout_h=zoneout_h,
+        zoneout_c=zoneout_c,
+        key=key,
+        deterministic=deterministic,
+        return_gates=return_gates,
+        checks=checks,
     )
-    rates = _rates(input_dropout, recurrent_dropout, zoneout_h, zoneout_c)
-    if key is not None:
-        check.prng_key("lstm", key)
-    if checks:  # the steps that are read, in the layout of xs
-        read = steps.flip(flags.update, reverse)
-        read = read if read is None or time_major else jnp.moveaxis(read, 0, -1)
-        runtime.finite_steps("lstm", "xs", xs, read)
-    xs = xs if time_major else jnp.moveaxis(xs, -2, 0)
-    if state is None:
-        state = _zero_state(xs, hidden_size, out_size, params_dtype)
-    state = steps.varying_like(steps.sharded_like(state, xs), xs, params)
-    noise = dropout.draw(
-        key, rates, time, batch_shape, (input_size, hidden_size, out_size), params_dtype
-    )
-    xs = _saturate_infinities(xs, params, dtype)
-    if noise.input_mask is not None:  # one mask for the whole sequence
-        xs = xs * noise.input_mask[None].astype(xs.dtype)
-    xs, zone_h, zone_c = steps.flip((xs, noise.zoneout_h, noise.zoneout_c), reverse)
-    if return_gates or remat or variants.has_variants(params):
-        cell = general.noisy_cell(params, dtype, rates, noise.recurrent_mask, return_gates)
-        first = general.initial_output(state, return_gates)
-        state, ys = run_cell(
-            cell,
-            None,
-            (xs, zone_h, zone_c),
-            state,
-            flags,
-            first,
-            unroll=unroll,
-            remat=remat,
-            read_out=general.read_out,
-        )
-    else:
-        config = kernel.Config(dtype, rates.zoneout_h, rates.zoneout_c, unroll)
-        inputs = kernel.Inputs(
-            steps.zero_where_not(flags.update, xs),
-            flags.update,
-            flags.valid,
-            flags.reset,
-            noise.recurrent_mask,
-            zone_h,
-            zone_c,
-        )
-        h, c, ys = kernel.lstm_kernel(config, params, state.h, state.c, inputs)
-        state = LSTMState(h, c)
-    ys = to_layout(steps.flip(ys, reverse), len(batch_shape), time_major)
-    if return_gates and flags.masked:  # the gates of a masked step are 0
-        read = to_layout(steps.flip(flags.update, reverse), len(batch_shape), time_major)
-        ys = ys._replace(**steps.zero_where_not(read, {k: getattr(ys, k) for k in "ifgo"}))
-    if dtype is None:
-        return state, ys
-    return state, ys._replace(h=ys.h.astype(dtype)) if return_gates else ys.astype(dtype)
+    return layer_call.finish(call, *layer_call.run(call))

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jlstm import _checks as checks
 from jlstm import _checks_layers as layer_checks
 from jlstm._bidirectional import bidirectional
+from jlstm._errors import fail
 from jlstm._params import Bidirectional, LSTMParams, LSTMState, renamed
 from jlstm._sequence import lstm
 
@@ -48,6 +49,7 @@ def stack(
     lengths: jax.Array | None = None,
     dropout: float = 0.0,
     key: jax.Array | None = None,
+    deterministic: bool = False,
     time_major: bool = False,
     merge_mode: str = "concat",
     states: Sequence[LayerState | None] | None = None,
@@ -76,9 +78,11 @@ def stack(
         (see `jlstm.lstm`); outputs at padded steps are exactly 0.
       dropout: the probability of dropping an output element between layers, in [0, 1).
       key: PRNG key, split into one key per layer for the dropout after it and for the
-        layer options that draw noise (e.g. `input_dropout`). Without a key the run is
-        deterministic: no dropout (evaluation), whatever the rates.
+        layer options that draw noise (e.g. `input_dropout`). A nonzero rate without a
+        key raises, unless `deterministic=True`.
         Under `jax.vmap` over examples, map over keys too, or every example gets one mask.
+      deterministic: evaluation mode, as in Flax: no dropout anywhere (zoneout by its
+        expectation), no key needed.
       time_major: whether time is the leading axis of `xs` and of the outputs.
       merge_mode: how bidirectional layers merge their directions: `"concat"`, `"sum"`,
         `"mean"` or `"mul"` (see `jlstm.bidirectional`). It must be the `merge_mode` given
@@ -111,7 +115,18 @@ def stack(
     layer_states = layer_checks.stack_states("stack", state, params)
     layer_checks.unsupported_options("stack", layer_options, UNSUPPORTED)
     rate = checks.rate("stack", "dropout", dropout)
-    options = dict(layer_options, lengths=lengths, time_major=time_major)
+    checks.flag("stack", "deterministic", deterministic)
+    if rate and key is None and not deterministic:
+        fail(
+            "stack",
+            "key",
+            "a PRNG key when dropout is nonzero",
+            f"None (dropout={rate})",
+            "Pass key=jax.random.key(...) to train, or deterministic=True to evaluate.",
+        )
+    options = dict(
+        layer_options, lengths=lengths, time_major=time_major, deterministic=deterministic
+    )
     if key is not None:
         checks.prng_key("stack", key)
         # Per layer: one key for its own options, one for the dropout on its outputs.

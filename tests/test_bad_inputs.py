@@ -40,11 +40,14 @@ mask-dtype                  lstm                      int32 `mask`              
 resets-shape                lstm                      `resets` (5, 2) batch-major     Value
 lengths-float-list          lstm                      `lengths=[5.0, 1.0]`            Type
 zoneout-one                 lstm                      `zoneout_h=1.0`                 Value
+dropout-without-key         lstm                      `recurrent_dropout=0.2`, no key Value
+zoneout-without-key         lstm                      `zoneout_c=0.1`, no key         Value
 stack-state-count           stack                     3 states for 2 layers           Value
 stack-carry-states          stack                     one (c, h) carry as `state`     Type
 stack-tuple-layer-state     stack                     a (c, h) tuple for one layer    Type
 stack-unidirectional-state  stack                     LSTMState for a bidir. layer    Type
 stack-dropout-above-one     stack                     `dropout=1.5`                   Value
+stack-dropout-without-key   stack                     `dropout=0.2`, no key           Value
 stack-time-major-mix-up     stack                     states of time-major batch      Value
 stack-lengths-range         stack                     `lengths` [9, 1] for time 5     Value
 bidirectional-one-layer     bidirectional             an LSTMParams as params         Type
@@ -227,6 +230,10 @@ CASES = [
     Case("lengths-float-list", "lstm", "lengths", T, r"integer array, got dtype float32",
          lstm(lengths=[5.0, 1.0])),
     Case("zoneout-one", "lstm", "zoneout_h", V, r"in \[0, 1\), got 1.0", lstm(zoneout_h=1.0)),
+    Case("dropout-without-key", "lstm", "key", V, r"got None \(recurrent_dropout=0.2\)\. .*"
+         r"deterministic=True", lstm(recurrent_dropout=0.2)),
+    Case("zoneout-without-key", "lstm", "key", V, r"got None \(zoneout_c=0.1\)",
+         lstm(zoneout_c=0.1)),
     Case("stack-state-count", "stack", "state", V, r"tuple of 2 states.*got 3 states",
          lambda: jlstm.stack(STACK, XS, [None] * 3)),
     Case("stack-carry-states", "stack", "state", T, r"got a tuple of 2 arrays\. .*\(c, h\)",
@@ -238,6 +245,8 @@ CASES = [
          lambda: jlstm.stack(STACK, XS, (state(), None))),
     Case("stack-dropout-above-one", "stack", "dropout", V, r"in \[0, 1\), got 1.5",
          lambda: jlstm.stack(STACK, XS, dropout=1.5)),
+    Case("stack-dropout-without-key", "stack", "key", V, r"got None \(dropout=0.2\)\. .*"
+         r"deterministic=True", lambda: jlstm.stack(STACK, XS, dropout=0.2)),
     Case("stack-time-major-mix-up", "lstm", "state.h", V, r"fits xs read with time_major=True",
          lambda: jlstm.stack(STACK, jnp.zeros((5, 2, 3)), (Bidirectional(state(), None), None))),
     Case("stack-lengths-range", "lstm", "lengths", V, r"in \[0, 5\].*values in \[1, 9\]",

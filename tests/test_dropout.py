@@ -78,17 +78,22 @@ def test_matches_oracle_with_the_drawn_masks(rates, options):
 def test_zoneout_without_key_is_its_expectation():
     params = make_variant(input_size=3, hidden_size=4, **VARIANTS["peephole"])
     xs = inputs((3, 6, 3))
-    final, ys = jlstm.lstm(params, xs, zoneout_h=0.3, zoneout_c=0.6, reverse=True)
+    final, ys = jlstm.lstm(
+        params, xs, zoneout_h=0.3, zoneout_c=0.6, reverse=True, deterministic=True
+    )
     _, c_ref, ys_ref, _ = reference.general_sequence(params, xs, zoneout=(0.3, 0.6), reverse=True)
     np.testing.assert_allclose(ys, ys_ref, atol=F32)
     np.testing.assert_allclose(final.c, c_ref, atol=F32)
 
 
-def test_no_key_or_zero_rate_is_the_plain_run():
+def test_deterministic_or_zero_rate_is_the_plain_run():
     params = make()
     xs = jnp.asarray(inputs((2, 5, 3)))
     plain = jlstm.lstm(params, xs)
-    no_key = jlstm.lstm(params, xs, input_dropout=0.5, recurrent_dropout=0.5)
+    rates = {"input_dropout": 0.5, "recurrent_dropout": 0.5}
+    no_key = jlstm.lstm(params, xs, deterministic=True, **rates)
+    with pytest.raises(jlstm.LSTMValueError, match="`key` must be a PRNG key"):
+        jlstm.lstm(params, xs, **rates)  # never silently without dropout
     zero_rate = jlstm.lstm(params, xs, key=KEY, input_dropout=0.0, zoneout_c=0.0)
     jax.tree.map(np.testing.assert_array_equal, plain, no_key)
     jax.tree.map(np.testing.assert_array_equal, plain, zero_rate)
@@ -166,7 +171,7 @@ def test_zoneout_preserves_the_expected_value():
     state = jlstm.LSTMState(*(jnp.asarray(np.repeat(inputs((1, 4), s), batch, 0)) for s in (2, 3)))
     rates = {"zoneout_h": 0.3, "zoneout_c": 0.6}
     train, _ = jlstm.lstm(params, x, state, key=KEY, **rates)
-    evaluation, _ = jlstm.lstm(params, x, state, **rates)
+    evaluation, _ = jlstm.lstm(params, x, state, deterministic=True, **rates)
     for name in ("h", "c"):
         kept = np.mean(np.asarray(getattr(train, name)) == np.asarray(getattr(state, name)))
         assert abs(kept - rates[f"zoneout_{name}"]) < 0.01, (name, kept)

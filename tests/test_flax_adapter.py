@@ -398,7 +398,7 @@ def test_linen_dropout_uses_the_flax_rng():
     variables = model.init(jax.random.key(0), xs, deterministic=True)
     params = variables["params"]["lstm"]
     noise = {name: NOISE[name] for name in ("dropout", "input_dropout", "recurrent_dropout")}
-    _, clean = jlstm.stack(params, xs, **noise)
+    _, clean = jlstm.stack(params, xs, deterministic=True, **noise)
     assert_same(model.apply(variables, xs, deterministic=True), clean)
 
     key = jax.random.key(7)
@@ -424,7 +424,7 @@ def test_nnx_dropout_uses_the_nnx_rngs():
     model = jflax.NNXLSTM(4, FEATURES, rngs=nnx.Rngs(0, dropout=1), **NOISE)
     params = model.params
     noise = {name: NOISE[name] for name in ("dropout", "input_dropout", "recurrent_dropout")}
-    _, clean = jlstm.stack(params, xs, **noise)
+    _, clean = jlstm.stack(params, xs, deterministic=True, **noise)
 
     key = jax.random.key(7)
     _, expected = jlstm.stack(params, xs, key=key, **noise)

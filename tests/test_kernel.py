@@ -58,8 +58,9 @@ def assert_relative(actual, desired, tol):
         assert error <= tol, error
 
 
-@pytest.mark.parametrize("name", SEQUENCE_OPTIONS)
-@pytest.mark.parametrize("proj_size", [None, 3])
+@pytest.mark.parametrize(
+    "name, proj_size", [*((name, None) for name in SEQUENCE_OPTIONS), ("all", 3), ("plain", 3)]
+)
 def test_gradients_equal_scan_autodiff(name, proj_size):
     params, state, xs = case(proj_size)
     options = SEQUENCE_OPTIONS[name]
@@ -76,8 +77,7 @@ def test_gradients_equal_scan_autodiff(name, proj_size):
     assert_relative(fast, reference, 1e-6)
 
 
-@pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("batch_shape", [(), (2, 3)])
+@pytest.mark.parametrize("bias, batch_shape", [(False, ()), (True, (2, 3))])
 def test_gradients_for_any_batch_shape(bias, batch_shape):
     params, state, xs = case(2, bias, batch_shape)
     grad = jax.jit(jax.grad(loss, argnums=(1, 2, 3)), static_argnums=0)
@@ -127,11 +127,11 @@ def test_jvp_and_vjp_are_transposes():
     np.testing.assert_allclose(dot(forward, cotangents), dot(tangents, backward), rtol=1e-5)
 
 
-@pytest.mark.parametrize("options", [{"lengths": LENGTHS, "mask": MASK}, {"resets": RESETS}])
-def test_check_grads_float64_both_modes(x64, options):
+def test_check_grads_float64_both_modes(x64):
     params, state, xs = case(2, dtype=np.float64)
+    options = {"lengths": LENGTHS, "mask": MASK, "resets": RESETS, "reverse": True}
     check_grads(
-        jax.jit(lambda *a: loss(lstm, *a, reverse=True, **options)),
+        jax.jit(lambda *a: loss(lstm, *a, **options)),
         (params, state, xs),
         order=2,
         modes=("fwd", "rev"),
@@ -172,3 +172,19 @@ def test_remat_keeps_a_long_sequence_small():
 
     compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(params, xs).compile()
     assert compiled.memory_analysis().temp_size_in_bytes < 200e6
+
+
+def test_vmap_over_keys_equals_separate_runs():
+    params, state, xs = case(3)
+    keys = jax.random.split(jax.random.key(9), 3)
+
+    def run(key):
+        options = {"recurrent_dropout": 0.3, "zoneout_c": 0.2, "lengths": LENGTHS}
+        return jax.grad(loss, argnums=(1, 3))(lstm, params, state, xs, key=key, **options)
+
+    mapped = jax.jit(jax.vmap(run))(keys)
+    for k in range(3):
+        single = jax.jit(run)(keys[k])
+        jax.tree.map(
+            lambda a, b, k=k: np.testing.assert_allclose(a[k], b, atol=1e-6), mapped, single
+        )

@@ -23,7 +23,7 @@ def results():
 
 
 CASES = [
-    *(f"shard_map lstm {name}" for name in ("plain", "lengths", "mask", "bf16")),
+    *(f"shard_map lstm {name}" for name in ("plain", "lengths", "bf16")),
     "shard_map bidirectional lengths",
     "shard_map stack mask",
     *(

@@ -429,12 +429,13 @@ def test_layer_options_reach_every_layer(monkeypatch):
 def test_each_layer_and_direction_draws_its_own_noise(monkeypatch):
     recorded = []
 
-    def recording_lstm(params, xs, state=None, *, key=None, **options):
-        recorded.append(jax.random.key_data(key))
-        return jlstm.lstm(params, xs, state, key=key, **options)
+    prepare = jlstm._layer_call.prepare
 
-    monkeypatch.setattr("jlstm._stack.lstm", recording_lstm)
-    monkeypatch.setattr("jlstm._bidirectional.lstm", recording_lstm)
+    def recording_prepare(params, xs, state=None, *, key=None, **options):
+        recorded.append(jax.random.key_data(key))
+        return prepare(params, xs, state, key=key, **options)
+
+    monkeypatch.setattr("jlstm._layer_call.prepare", recording_prepare)
     xs = jnp.asarray(inputs((2, 5, 3)))
 
     def layer_keys(key):
@@ -450,7 +451,8 @@ def test_layer_dropout_needs_the_stack_key():
     params, xs = mixed_stack()[:1], jnp.asarray(inputs((2, 5, 3)))
     run = jax.jit(lambda key: jlstm.stack(params, xs, key=key, input_dropout=0.5)[1])
     plain = jax.jit(lambda: jlstm.stack(params, xs)[1])()
-    np.testing.assert_array_equal(run(None), plain)  # no key: evaluation, no noise
+    evaluation = jlstm.stack(params, xs, input_dropout=0.5, deterministic=True)[1]
+    np.testing.assert_array_equal(evaluation, plain)
     assert not np.allclose(run(jax.random.key(0)), plain)
 
 
@@ -543,10 +545,10 @@ def test_no_dropout_after_the_last_layer():
     assert np.all(np.asarray(ys)[valid] != 0) and np.all(np.asarray(ys)[~valid] == 0)
 
 
-def test_dropout_without_a_key_is_evaluation():
+def test_deterministic_is_evaluation():
     params, xs = mixed_stack(), jnp.asarray(inputs((2, 4, 3)))
-    no_key = jax.jit(lambda: jlstm.stack(params, xs, dropout=0.5))()
-    assert_trees_close(no_key, jax.jit(lambda: jlstm.stack(params, xs))(), atol=0)
+    evaluation = jax.jit(lambda: jlstm.stack(params, xs, dropout=0.5, deterministic=True))()
+    assert_trees_close(evaluation, jax.jit(lambda: jlstm.stack(params, xs))(), atol=0)
 
 
 def test_zero_dropout_ignores_the_key():

@@ -168,8 +168,8 @@ def test_variants_off_give_the_plain_program():
     jax.tree.map(
         np.testing.assert_array_equal, jlstm.lstm(params, xs), jlstm.lstm(params, xs, **off)
     )
-    # Dropout rates without a key are a deterministic no-op: the same program.
-    no_key = {"input_dropout": 0.5, "recurrent_dropout": 0.5}
+    # Dropout rates in evaluation mode are a no-op: the same program.
+    no_key = {"input_dropout": 0.5, "recurrent_dropout": 0.5, "deterministic": True}
     assert str(jax.make_jaxpr(lambda p, x: jlstm.lstm(p, x, **no_key))(params, xs)) == str(default)
     # A key with zero rates changes nothing either.
     key = jax.random.key(0)
