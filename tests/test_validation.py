@@ -165,7 +165,7 @@ def test_lstm_rejects(case, change, error, match):
             r"`proj_size` must be smaller than hidden_size=4, got 4",
         ),
         ({"proj_size": 0}, LSTMValueError, r"`proj_size` must be a positive int"),
-        ({"dtype": jnp.int32}, LSTMTypeError, r"`dtype` must be a floating dtype"),
+        ({"param_dtype": jnp.int32}, LSTMTypeError, r"`param_dtype` must be a floating dtype"),
     ],
 )
 def test_init_rejects(kwargs, error, match):
