@@ -4,22 +4,16 @@ Parameters and state are NamedTuples of arrays; the cell and the sequence runner
 functions that compose with `jax.jit`, `jax.grad` and `jax.vmap`.
 """
 
-from jlstm._bidirectional import bidirectional
 from jlstm._cell import lstm_cell
-from jlstm._checkify import checked
+from jlstm._engine.scan import scan
 from jlstm._errors import LSTMError, LSTMTypeError, LSTMValueError
+from jlstm._init import init_lstm, zero_state
 from jlstm._init_stack import init_stack
-from jlstm._params import (
-    Bidirectional,
-    LayerNorm,
-    LSTMParams,
-    LSTMState,
-    init_lstm,
-    zero_state,
-)
-from jlstm._scan import scan
-from jlstm._sequence import lstm
-from jlstm._stack import stack
+from jlstm._layers.bidirectional import bidirectional
+from jlstm._layers.lstm import lstm
+from jlstm._layers.stack import stack
+from jlstm._types import Bidirectional, LayerNorm, LSTMParams, LSTMState
+from jlstm._validation.runtime import checked
 from jlstm._variants import GateTrace
 
 __version__ = "0.1.0"

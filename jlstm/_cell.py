@@ -7,9 +7,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jlstm import _checks as checks
+from jlstm import _validation as checks
 from jlstm import _variants as variants
-from jlstm._params import LSTMParams, LSTMState
+from jlstm._public import public
+from jlstm._types import LSTMParams, LSTMState
 from jlstm._variants import GateTrace
 from jlstm._weights import CellWeights, bias_row, matmul, prepare
 
@@ -68,6 +69,7 @@ def step(weights: CellWeights, state: LSTMState, x: jax.Array) -> tuple[LSTMStat
     return LSTMState(h, a.c), h
 
 
+@public("jlstm")
 def lstm_cell(
     params: LSTMParams,
     state: LSTMState,

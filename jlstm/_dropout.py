@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jlstm._params import LSTMState
+from jlstm._types import LSTMState
 
 
 class Rates(NamedTuple):

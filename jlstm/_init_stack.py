@@ -10,9 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlstm._checks_layers import merge_mode as check_merge_mode
-from jlstm._errors import LSTMTypeError, fail, size
-from jlstm._params import Bidirectional, LSTMParams, init_lstm, renamed
+from jlstm._errors import LSTMTypeError, fail
+from jlstm._init import init_lstm
+from jlstm._public import public
+from jlstm._types import Bidirectional, LSTMParams
+from jlstm._validation import renamed, size
+from jlstm._validation.layers import merge_mode as check_merge_mode
 
 __all__ = ["init_stack"]
 
@@ -30,6 +33,7 @@ def _per_layer(arg: str, value: Any, num_layers: int, *, allow_none: bool) -> li
     return list(value)
 
 
+@public("jlstm")
 def init_stack(
     key: jax.Array,
     input_size: int,

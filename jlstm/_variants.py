@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jlstm._params import LayerNorm, LSTMParams, LSTMState, gate_blocks
+from jlstm._public import public
+from jlstm._types import LayerNorm, LSTMParams, LSTMState, gate_blocks
 from jlstm._weights import CellWeights, bias_row, matmul, prepare
 
 __all__ = ["GateTrace"]
@@ -31,6 +32,7 @@ __all__ = ["GateTrace"]
 LAYER_NORM_EPSILON = 1e-5  # added to the variance, as in torch.nn.LayerNorm
 
 
+@public("jlstm")
 class GateTrace(NamedTuple):
     """The outputs of an LSTM together with its cell states and gate activations.
 

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jlstm._params import LSTMParams
+from jlstm._types import LSTMParams
 
 
 class CellWeights(NamedTuple):

@@ -27,7 +27,7 @@ import pytest
 
 import jlstm
 from jlstm import Bidirectional, LSTMTypeError, LSTMValueError
-from jlstm import _layer_call as layer_call
+from jlstm._engine import call as layer_call
 
 ROOT = pathlib.Path(__file__).parents[1]
 BATCH, TIME, INPUT, HIDDEN = 3, 7, 5, 4

@@ -411,8 +411,8 @@ def test_layer_options_reach_every_layer(monkeypatch):
         calls.append(options)
         return jlstm.lstm(params, xs, state, **options)
 
-    monkeypatch.setattr("jlstm._stack.lstm", recording_lstm)
-    monkeypatch.setattr("jlstm._bidirectional.lstm", recording_lstm)
+    monkeypatch.setattr("jlstm._layers.stack.lstm", recording_lstm)
+    monkeypatch.setattr("jlstm._layers.bidirectional.lstm", recording_lstm)
     xs, lengths = jnp.asarray(inputs((2, 5, 3))), np.array([5, 3])
     options = {"unroll": 2, "remat": True, "dtype": jnp.bfloat16}
     finals, ys = jax.eval_shape(
@@ -429,13 +429,13 @@ def test_layer_options_reach_every_layer(monkeypatch):
 def test_each_layer_and_direction_draws_its_own_noise(monkeypatch):
     recorded = []
 
-    prepare = jlstm._layer_call.prepare
+    prepare = jlstm._engine.call.prepare
 
     def recording_prepare(params, xs, state=None, *, key=None, **options):
         recorded.append(jax.random.key_data(key))
         return prepare(params, xs, state, key=key, **options)
 
-    monkeypatch.setattr("jlstm._layer_call.prepare", recording_prepare)
+    monkeypatch.setattr("jlstm._engine.call.prepare", recording_prepare)
     xs = jnp.asarray(inputs((2, 5, 3)))
 
     def layer_keys(key):

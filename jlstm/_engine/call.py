@@ -1,0 +1,276 @@
+"""One checked, prepared call of an LSTM layer, run by the kernel or by the generic runner.
+
+`jlstm.lstm` is `finish(call, *run(call))` with `call = prepare(...)`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jlstm import _dropout as dropout
+from jlstm import _validation as check
+from jlstm import _variants as variants
+from jlstm._engine import generic as general
+from jlstm._engine import kernel, steps
+from jlstm._engine.scan import checked_flags, run_cell, to_layout
+from jlstm._errors import LSTMTypeError, fail
+from jlstm._types import LSTMParams, LSTMState
+from jlstm._validation import runtime
+
+
+class Call(NamedTuple):
+    """Everything one layer's loop reads, time-major and in processing order."""
+
+    params: LSTMParams
+    state: LSTMState  # the initial state, (*batch, size)
+    xs: jax.Array  # (time, *batch, input_size): saturated, input dropout applied
+    flags: steps.StepFlags
+    noise: dropout.Noise  # masks; zoneout masks in processing order, no input mask
+    rates: dropout.Rates
+    dtype: Any  # compute dtype or None
+    unroll: int | bool
+    remat: bool
+    return_gates: bool
+    reverse: bool
+    time_major: bool
+    batch_rank: int
+
+    def on_kernel(self) -> bool:
+        """Whether the LSTM kernel runs this call (else the generic runner)."""
+        return not (self.return_gates or self.remat or variants.has_variants(self.params))
+
+
+def _layout_hint(time_major: bool, xs: jax.Array, batch_shape: tuple[int, ...]) -> str | None:
+    # A batch shape that fits xs read in the other layout is a time/batch mix-up.
+    other = tuple(xs.shape[:-2] if time_major else xs.shape[1:-1])
+    current = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
+    if tuple(batch_shape) == other != current:
+        return f"Its batch shape {other} fits xs read with time_major={not time_major}."
+    return None
+
+
+def _state_hint(time_major: bool, xs: jax.Array, state: Any) -> str | None:
+    h = getattr(state, "h", None)
+    if not hasattr(h, "shape"):
+        return None
+    batch_shape = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
+    if h.ndim == 1 and batch_shape:
+        return (
+            "To start every sequence from one state, broadcast it: jax.tree.map(lambda a: "
+            f"jnp.broadcast_to(a, {batch_shape} + a.shape), state)."
+        )
+    return _layout_hint(time_major, xs, tuple(h.shape[:-1]))
+
+
+def _saturate_infinities(xs: jax.Array, params: LSTMParams, dtype: Any) -> jax.Array:
+    # inf * 0 is NaN: in W_ih x where a weight is 0, and in the weight gradient
+    # dW_ih = dz^T x where a saturated gate has dz = 0. A finite stand-in of the same sign
+    # saturates the same gates without either; this bound keeps |W_ih x| below half the
+    # largest float whatever the number of infinite features.
+    dtypes = [xs.dtype, params.weight_ih.dtype] + ([] if dtype is None else [dtype])
+    largest = min(float(jnp.finfo(d).max) for d in dtypes)
+    if params.layer_norm is not None:  # LN(W_ih x) sums squares; it is blind to the scale
+        largest = math.sqrt(largest / (16 * params.weight_ih.shape[0]))
+    scale = jnp.max(jnp.abs(params.weight_ih), initial=1.0)
+    bound = jax.lax.stop_gradient(largest / (2 * xs.shape[-1] * scale)).astype(xs.dtype)
+    return jnp.where(jnp.isinf(xs), jnp.copysign(bound, xs), xs)
+
+
+def _zero_state(xs: jax.Array, hidden_size: int, out_size: int, dtype: Any) -> LSTMState:
+    # Zeros shaped from time-major xs itself, so that they share its sharding and its
+    # batch dims even when those are symbolic (`jax.export`); the sum is never computed.
+    column = jnp.zeros_like(jnp.sum(xs[..., :1], axis=0), dtype=dtype)
+    return LSTMState(
+        h=jnp.broadcast_to(column, (*column.shape[:-1], out_size)),
+        c=jnp.broadcast_to(column, (*column.shape[:-1], hidden_size)),
+    )
+
+
+def _rates(
+    input_dropout: Any, recurrent_dropout: Any, zoneout_h: Any, zoneout_c: Any
+) -> dropout.Rates:
+    return dropout.Rates(
+        input=check.rate("lstm", "input_dropout", input_dropout),
+        recurrent=check.rate("lstm", "recurrent_dropout", recurrent_dropout),
+        zoneout_h=check.rate("lstm", "zoneout_h", zoneout_h),
+        zoneout_c=check.rate("lstm", "zoneout_c", zoneout_c),
+    )
+
+
+def _check_unroll(unroll: Any) -> None:
+    if isinstance(unroll, bool):
+        return
+    if not isinstance(unroll, int):
+        fail("lstm", "unroll", "an int >= 1 or a bool", repr(unroll), kind=LSTMTypeError)
+    if unroll < 1:
+        fail("lstm", "unroll", "an int >= 1 or a bool", unroll)
+
+
+def _check_noise(fn: str, rates: dropout.Rates, key: Any, deterministic: bool) -> None:
+    # Without a key a nonzero rate cannot draw its masks: that must be asked for by name.
+    check.flag(fn, "deterministic", deterministic)
+    if key is not None:
+        check.prng_key(fn, key)
+    if key is None and not deterministic and any(rates):
+        active = ", ".join(
+            f"{name}={rate}"
+            for name, rate in zip(
+                ("input_dropout", "recurrent_dropout", "zoneout_h", "zoneout_c"), rates, strict=True
+            )
+            if rate
+        )
+        fail(
+            fn,
+            "key",
+            "a PRNG key when a dropout or zoneout rate is nonzero",
+            f"None ({active})",
+            "Pass key=jax.random.key(...) to train, or deterministic=True to evaluate (no "
+            "dropout; zoneout by its expectation).",
+        )
+
+
+def prepare(
+    params: LSTMParams,
+    xs: Any,
+    state: LSTMState | None,
+    *,
+    lengths: Any,
+    mask: Any,
+    resets: Any,
+    reverse: bool,
+    time_major: bool,
+    unroll: int | bool,
+    remat: bool,
+    dtype: Any,
+    input_dropout: float,
+    recurrent_dropout: float,
+    zoneout_h: float,
+    zoneout_c: float,
+    key: jax.Array | None,
+    deterministic: bool,
+    return_gates: bool,
+    checks: bool,
+) -> Call:
+    """Check every argument of `jlstm.lstm` (raising at trace time) and lay out the loop."""
+    input_size, hidden_size, out_size = check.params("lstm", params)
+    dtype = check.compute_dtype("lstm", dtype)
+    params_dtype = params.weight_ih.dtype
+    layout = "(time, *batch, input_size)" if time_major else "(*batch, time, input_size)"
+    xs = check.inputs("lstm", "xs", xs, layout, input_size, params_dtype, dtype)
+    flags = {"reverse": reverse, "time_major": time_major, "remat": remat, "checks": checks}
+    for name, value in dict(flags, return_gates=return_gates).items():
+        check.flag("lstm", name, value)
+    _check_unroll(unroll)
+    time = xs.shape[0] if time_major else xs.shape[-2]
+    batch_shape = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
+    if state is not None:
+        hint = _state_hint(time_major, xs, state)
+        check.state("lstm", state, batch_shape, hidden_size, out_size, params_dtype, hint)
+    hint = _layout_hint(time_major, xs, getattr(lengths, "shape", ()))
+    flags = checked_flags(
+        "lstm",
+        time,
+        batch_shape,
+        lengths,
+        mask,
+        resets,
+        reverse,
+        time_major,
+        hint=hint,
+        run_time=checks,
+    )
+    rates = _rates(input_dropout, recurrent_dropout, zoneout_h, zoneout_c)
+    _check_noise("lstm", rates, key, deterministic)
+    if checks:  # the steps that are read, in the layout of xs
+        read = steps.flip(flags.update, reverse)
+        runtime.finite_steps(
+            "lstm", "xs", xs, None if read is None else _in_layout(read, time_major)
+        )
+    xs = xs if time_major else jnp.moveaxis(xs, -2, 0)
+    if state is None:
+        state = _zero_state(xs, hidden_size, out_size, params_dtype)
+    state = steps.varying_like(steps.sharded_like(state, xs), xs, params)
+    sizes = (input_size, hidden_size, out_size)
+    noise = dropout.draw(key, rates, time, batch_shape, sizes, params_dtype)
+    xs = _saturate_infinities(xs, params, dtype)
+    if noise.input_mask is not None:  # one mask for the whole sequence
+        xs = xs * noise.input_mask[None].astype(xs.dtype)
+    xs, zone_h, zone_c = steps.flip((xs, noise.zoneout_h, noise.zoneout_c), reverse)
+    noise = noise._replace(input_mask=None, zoneout_h=zone_h, zoneout_c=zone_c)
+    return Call(
+        params,
+        state,
+        xs,
+        flags,
+        noise,
+        rates,
+        dtype,
+        unroll,
+        remat,
+        return_gates,
+        reverse,
+        time_major,
+        len(batch_shape),
+    )
+
+
+def _in_layout(read: jax.Array, time_major: bool) -> jax.Array:
+    return read if time_major else jnp.moveaxis(read, 0, -1)
+
+
+def _kernel_inputs(call: Call) -> tuple[kernel.Config, kernel.Inputs]:
+    config = kernel.Config(call.dtype, call.rates.zoneout_h, call.rates.zoneout_c, call.unroll)
+    flags, noise = call.flags, call.noise
+    inputs = kernel.Inputs(
+        steps.zero_where_not(flags.update, call.xs),
+        flags.update,
+        flags.valid,
+        flags.reset,
+        noise.recurrent_mask,
+        noise.zoneout_h,
+        noise.zoneout_c,
+    )
+    return config, inputs
+
+
+def run(call: Call) -> tuple[LSTMState, Any]:
+    """Run the loop of a prepared call; outputs time-major, in processing order."""
+    if call.on_kernel():
+        config, inputs = _kernel_inputs(call)
+        h, c, ys = kernel.lstm_kernel(config, call.params, call.state.h, call.state.c, inputs)
+        return LSTMState(h, c), ys
+    cell = general.noisy_cell(
+        call.params, call.dtype, call.rates, call.noise.recurrent_mask, call.return_gates
+    )
+    per_step = (call.xs, call.noise.zoneout_h, call.noise.zoneout_c)
+    first = general.initial_output(call.state, call.return_gates)
+    return run_cell(
+        cell,
+        None,
+        per_step,
+        call.state,
+        call.flags,
+        first,
+        unroll=call.unroll,
+        remat=call.remat,
+        read_out=general.read_out,
+    )
+
+
+def finish(call: Call, state: LSTMState, ys: Any) -> tuple[LSTMState, Any]:
+    """The outputs in the caller's layout and compute dtype (gates of masked steps 0)."""
+    ys = to_layout(steps.flip(ys, call.reverse), call.batch_rank, call.time_major)
+    if call.return_gates and call.flags.masked:
+        read = to_layout(
+            steps.flip(call.flags.update, call.reverse), call.batch_rank, call.time_major
+        )
+        ys = ys._replace(**steps.zero_where_not(read, {k: getattr(ys, k) for k in "ifgo"}))
+    if call.dtype is None:
+        return state, ys
+    if call.return_gates:
+        return state, ys._replace(h=ys.h.astype(call.dtype))
+    return state, ys.astype(call.dtype)

@@ -1,0 +1,1 @@
+"""The layers users call: `lstm`, `bidirectional` and `stack`."""
