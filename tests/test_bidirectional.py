@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import reference
-from helpers import check
 from jax.test_util import check_grads
+from support import oracle as reference
+from support.assertions import check
 
 import jlstm
 from jlstm import Bidirectional, LSTMParams, LSTMState, LSTMTypeError, LSTMValueError

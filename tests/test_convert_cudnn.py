@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_same_tree, check
+from support.assertions import assert_same_tree, check
 
 import jlstm
 from jlstm import convert

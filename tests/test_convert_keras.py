@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import check
+from support.assertions import check
 
 import jlstm
 from jlstm import convert

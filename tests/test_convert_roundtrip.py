@@ -6,9 +6,9 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-from helpers import assert_same_tree as assert_same_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.assertions import assert_same_tree as assert_same_params
 
 import jlstm
 from jlstm import convert

@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_same_tree as assert_same_params
-from helpers import check
+from support.assertions import assert_same_tree as assert_same_params
+from support.assertions import check
 
 import jlstm
 from jlstm import convert

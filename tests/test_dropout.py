@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import reference
 from jax.test_util import check_grads
+from support import oracle as reference
 from test_masks import GAPPED
 from test_sequence import inputs, make
 from test_variants import VARIANTS, make_variant

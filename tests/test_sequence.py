@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import reference
+from support import oracle as reference
 
 import jlstm
 

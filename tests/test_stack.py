@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import reference
 from jax.test_util import check_grads
+from support import oracle as reference
 from test_bidirectional import MERGES, check, inputs, random_layer, random_state
 
 import jlstm

@@ -6,7 +6,7 @@ Run with `-s` to see the largest errors observed.
 import jax
 import numpy as np
 import pytest
-from helpers import check
+from support.assertions import check
 
 import jlstm
 from jlstm import convert

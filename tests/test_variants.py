@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import reference
-from helpers import loop_bodies
 from jax.test_util import check_grads
+from support import oracle as reference
+from support.assertions import loop_bodies
 from test_sequence import inputs, make
 
 import jlstm
