@@ -3,7 +3,7 @@
 Each setting runs in fresh interpreters (JAX fixes the device count when it starts) on
 forced host CPU devices (`--xla_force_host_platform_device_count`). They share the
 machine's cores, so the table shows that the runs agree and what the overhead is, not a
-speed-up. The two-process setting is the launch recipe of the README: one command per
+speed-up. The two-process setting is the launch recipe of docs/training.md: one command per
 process, the coordinator on 127.0.0.1, CPU collectives over gloo.
 
 Run: python experiments/scaling.py [--steps S] [--batch B] [--hidden H]

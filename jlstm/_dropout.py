@@ -45,10 +45,18 @@ class Noise(NamedTuple):
     zoneout_c: jax.Array | None  # (time, *batch, hidden_size) bool: True keeps the previous c
 
 
+def inverted(key: jax.Array, x: jax.Array, rate: float) -> jax.Array:
+    """Inverted dropout: each unit of `x` is 0 with probability `rate`, else `x / (1 - rate)`.
+
+    Scaling the kept units keeps the expectation of `x`, so evaluation needs no rescaling.
+    """
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+
 def variational_mask(key: jax.Array, rate: float, shape: tuple[int, ...], dtype: Any) -> jax.Array:
     """An inverted-dropout mask: 0 with probability `rate`, else `1 / (1 - rate)`."""
-    keep = jax.random.bernoulli(key, 1.0 - rate, shape)
-    return keep.astype(dtype) * (1.0 / (1.0 - rate))
+    return inverted(key, jnp.ones(shape, dtype), rate)
 
 
 def draw(

@@ -7,12 +7,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jlstm._errors import LSTMTypeError, fail
+from jlstm import _validation as check
 from jlstm._public import public
 from jlstm._types import LayerNorm, LSTMParams, LSTMState, gate_blocks
-from jlstm._validation import flag, float_dtype, prng_key, renamed, size
+from jlstm._validation import flag, float_dtype, prng_key, projection, renamed, size
 
 Initializer = Callable[[jax.Array, Sequence[int], Any], jax.Array]
 
@@ -89,9 +88,7 @@ def init_lstm(
     options = {"bias": bias, "peephole": peephole, "layer_norm": layer_norm, "cifg": cifg}
     for name, value in options.items():
         flag("init_lstm", name, value)
-    size("init_lstm", "proj_size", proj_size, allow_none=True)
-    if proj_size is not None and proj_size >= hidden_size:
-        fail("init_lstm", "proj_size", f"smaller than hidden_size={hidden_size}", proj_size)
+    projection("init_lstm", proj_size, hidden_size)
     param_dtype = renamed("init_lstm", "dtype", "param_dtype", dtype, param_dtype, jnp.float32)
     param_dtype = float_dtype("init_lstm", "param_dtype", param_dtype)
     out_size = hidden_size if proj_size is None else proj_size
@@ -150,17 +147,8 @@ def zero_state(
       >>> state.h.shape, state.c.shape
       ((5, 2), (5, 3))
     """
-    if not isinstance(params, LSTMParams):
-        fail("zero_state", "params", "an LSTMParams", type(params).__name__, kind=LSTMTypeError)
-    if isinstance(batch_shape, int | np.integer) and not isinstance(batch_shape, bool):
-        batch_shape = (batch_shape,)  # like NumPy's shapes: `zero_state(params, 8)`
-    if not isinstance(batch_shape, Sequence):
-        expected = "a tuple of non-negative ints"
-        fail("zero_state", "batch_shape", expected, repr(batch_shape), kind=LSTMTypeError)
-    batch_shape = tuple(batch_shape)
-    for dim in batch_shape:
-        if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 0:
-            fail("zero_state", "batch_shape", "a tuple of non-negative ints", batch_shape)
+    check.params_type("zero_state", params)
+    batch_shape = check.batch_shape("zero_state", batch_shape)
     dtype = float_dtype("zero_state", "dtype", params.weight_hh.dtype if dtype is None else dtype)
     hidden_size = params.weight_hh.shape[0] // gate_blocks(params)
     out_size = params.weight_hh.shape[1]

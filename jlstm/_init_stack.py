@@ -8,29 +8,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jlstm._errors import LSTMTypeError, fail
 from jlstm._init import init_lstm
 from jlstm._public import public
-from jlstm._types import Bidirectional, LSTMParams
-from jlstm._validation import renamed, size
+from jlstm._types import Bidirectional, LSTMParams, merged_size
+from jlstm._validation import flag, projection, renamed, size
 from jlstm._validation.layers import merge_mode as check_merge_mode
+from jlstm._validation.layers import per_layer
 
 __all__ = ["init_stack"]
-
-
-def _per_layer(arg: str, value: Any, num_layers: int, *, allow_none: bool) -> list[Any]:
-    """One size per layer: a sequence must have `num_layers` items, a single value repeats."""
-    if not isinstance(value, Sequence):
-        size("init_stack", arg, value, allow_none=allow_none)
-        return [value] * num_layers
-    if len(value) != num_layers:
-        expected = f"one size per layer (num_layers={num_layers}), or a single size"
-        fail("init_stack", arg, expected, f"{len(value)} sizes {list(value)}")
-    for k, item in enumerate(value):
-        size("init_stack", f"{arg}[{k}]", item, allow_none=allow_none)
-    return list(value)
 
 
 @public("jlstm")
@@ -94,17 +80,14 @@ def init_stack(
       ([(32, 3), (24, 4)], (4, 8))
     """
     size("init_stack", "input_size", input_size)
-    if not isinstance(bidirectional, bool | np.bool_):
-        fail("init_stack", "bidirectional", "a bool", repr(bidirectional), kind=LSTMTypeError)
+    flag("init_stack", "bidirectional", bidirectional)
     check_merge_mode("init_stack", merge_mode, allow_none=False)
     param_dtype = renamed("init_stack", "dtype", "param_dtype", dtype, param_dtype, jnp.float32)
     size("init_stack", "num_layers", num_layers)
-    hidden_sizes = _per_layer("hidden_size", hidden_size, num_layers, allow_none=False)
-    proj_sizes = _per_layer("proj_size", proj_size, num_layers, allow_none=True)
+    hidden_sizes = per_layer("init_stack", "hidden_size", hidden_size, num_layers, allow_none=False)
+    proj_sizes = per_layer("init_stack", "proj_size", proj_size, num_layers, allow_none=True)
     for k, (hidden, proj) in enumerate(zip(hidden_sizes, proj_sizes, strict=True)):
-        if proj is not None and proj >= hidden:
-            actual = f"{proj} with hidden_size={hidden} in layer {k}"
-            fail("init_stack", "proj_size", "smaller than the layer's hidden_size", actual)
+        projection("init_stack", proj, hidden, layer=k)
     layer_keys = jax.random.split(key, num_layers)
     layers: list[LSTMParams | Bidirectional] = []
     for k, (hidden, proj) in enumerate(zip(hidden_sizes, proj_sizes, strict=True)):
@@ -123,6 +106,6 @@ def init_stack(
             layers.append(Bidirectional(init(forward_key), init(backward_key)))
         else:
             layers.append(init(layer_keys[k]))
-        concatenated = bidirectional and merge_mode == "concat"
-        input_size = (hidden if proj is None else proj) * (2 if concatenated else 1)
+        out_size = hidden if proj is None else proj
+        input_size = merged_size((out_size,) * (2 if bidirectional else 1), merge_mode)
     return tuple(layers)

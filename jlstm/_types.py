@@ -85,3 +85,12 @@ class Bidirectional(NamedTuple):
 
     forward: Any  # LSTMParams (or LSTMState) of the forward direction
     backward: Any  # LSTMParams (or LSTMState) of the backward direction
+
+
+def merged_size(out_sizes: tuple[int, ...], merge_mode: str | None) -> int:
+    """The features a layer hands to the next: its output size, or both directions' merged.
+
+    `merge_mode="concat"` puts the directions side by side; "sum", "mean" and "mul" need
+    them of one size and keep it.
+    """
+    return sum(out_sizes) if len(out_sizes) == 1 or merge_mode == "concat" else out_sizes[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import jax
@@ -9,6 +10,11 @@ import pytest
 from support.bad_inputs import CASES
 
 import jlstm
+
+
+def shown(error: BaseException) -> str:
+    """The message as Python prints it: the text, then its notes (where in a stack it arose)."""
+    return "\n".join([str(error), *getattr(error, "__notes__", [])])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -19,14 +25,28 @@ def test_raises_naming_argument_expected_and_actual_at_trace_time(case):
             run()
         message = str(info.value)
         assert re.match(head + r".+, got .+", message, re.DOTALL), message
-        assert re.search(case.match, message, re.DOTALL), message
+        assert re.search(case.match, shown(info.value), re.DOTALL), shown(info.value)
         assert isinstance(info.value, jlstm.LSTMError)
+
+
+def public_callables(module, prefix=""):
+    """The functions and modules in `module.__all__`, not its records (NamedTuples) or errors."""
+    found = set()
+    for name in module.__all__:
+        obj = getattr(module, name)
+        record = inspect.isclass(obj) and issubclass(obj, tuple | BaseException)
+        if callable(obj) and not record:
+            found.add(prefix + name)
+    return found
 
 
 def test_battery_covers_every_public_function():
     functions = {case.fn for case in CASES}
-    names = {"lstm_cell", "lstm", "stack", "bidirectional", "init_lstm", "init_stack"}
-    assert names | {"zero_state", "flax.LSTM", "flax.NNXLSTM"} <= functions
+    core = public_callables(jlstm)
+    assert {"lstm_cell", "lstm", "scan", "stack", "init_stack", "checked", "zero_state"} <= core
+    assert core <= functions, sorted(core - functions)
+    flax = public_callables(pytest.importorskip("jlstm.flax"), "flax.")
+    assert {"flax.LSTM", "flax.NNXLSTM"} <= flax <= functions, sorted(flax - functions)
     assert {fn for fn in functions if fn.startswith("convert.")} >= {
         "convert.to_torch",
         "convert.from_keras",
@@ -34,3 +54,11 @@ def test_battery_covers_every_public_function():
     }
     assert sum(fn.startswith("train.") for fn in functions) >= 3
     assert len({case.name for case in CASES}) == len(CASES) >= 30
+
+
+def test_errors_are_standard_exceptions():
+    assert issubclass(jlstm.LSTMValueError, ValueError) and issubclass(
+        jlstm.LSTMTypeError, TypeError
+    )
+    assert issubclass(jlstm.LSTMValueError, jlstm.LSTMError)
+    assert issubclass(jlstm.LSTMTypeError, jlstm.LSTMError)

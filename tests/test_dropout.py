@@ -1,5 +1,7 @@
-"""Variational dropout and zoneout: the oracle with the same masks, mask reuse across time,
-different masks per key, expectations, and no noise without a key.
+"""Variational dropout and zoneout: the oracle with the masks read back from a run, mask reuse
+across time, different masks per key, and expectations.
+
+That evaluation mode (or a zero rate) is the plain program: tests/test_plain_program.py.
 """
 
 import jax
@@ -8,58 +10,78 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 from support import oracle as reference
-from test_masks import GAPPED
-from test_sequence import inputs, make
-from test_variants import VARIANTS, make_variant
+from support.assertions import check
+from support.factories import GAPPED, VARIANTS, inputs, make, make_variant
+from support.layers import jit_lstm
 
 import jlstm
-from jlstm import LSTMTypeError, LSTMValueError
-from jlstm._dropout import Rates, draw, variational_mask
 
 F32 = 2e-6
 KEY = jax.random.key(42)
+RATES = ("input_dropout", "recurrent_dropout", "zoneout_h", "zoneout_c")
 
 
-def drawn_masks(key, rates, xs, params):
-    """The masks `jlstm.lstm` draws from `key`, batch-major for the oracle."""
-    input_size, out_size = params.weight_ih.shape[1], params.weight_hh.shape[1]
-    hidden_size = params.weight_hh.shape[0] // 4
-    sizes = (input_size, hidden_size, out_size)
-    noise = draw(key, rates, xs.shape[1], xs.shape[:1], sizes, jnp.float32)
-    if noise.zoneout_h is None and noise.zoneout_c is None:
-        return noise.input_mask, noise.recurrent_mask, None
-
-    def batch_major(mask, size):
-        if mask is None:  # that rate is 0: never keep the previous value
-            return np.zeros((*xs.shape[:2], size), bool)
-        return np.moveaxis(np.asarray(mask), 0, 1)
-
-    zoneout = batch_major(noise.zoneout_h, out_size), batch_major(noise.zoneout_c, hidden_size)
-    return noise.input_mask, noise.recurrent_mask, zoneout
+def dropped_columns(jacobian):
+    """Per sequence, the columns of a weight that no output depends on: `(batch, columns)`."""
+    return np.all(np.asarray(jacobian) == 0, axis=-2)
 
 
+def run_and_masks(params, xs, rates, **options):
+    """A noisy `jlstm.lstm` run, `(final, ys)`, and the masks it drew, read back from outside.
+
+    A feature dropped from a sequence's input (or recurrent) mask leaves that sequence's
+    outputs independent of its column of `W_ih` (or `W_hh`): the per-sequence Jacobian is 0
+    there; kept units are scaled by `1 / (1 - rate)`. Zoneout keeps a unit's previous value,
+    exactly, at the steps it zones out: the gate trace (same key, same masks) shows where.
+    """
+    noise = {"key": KEY, **dict(zip(RATES, rates, strict=True)), **options}
+
+    def per_sequence(weight_ih, weight_hh):
+        ys = jlstm.lstm(params._replace(weight_ih=weight_ih, weight_hh=weight_hh), xs, **noise)[1]
+        return jnp.sum(jnp.sin(ys), axis=(-2, -1))
+
+    @jax.jit
+    def everything():
+        jacobians = jax.jacrev(per_sequence, (0, 1))(params.weight_ih, params.weight_hh)
+        _, trace = jlstm.lstm(params, xs, return_gates=True, **noise)
+        return jlstm.lstm(params, xs, **noise), jacobians, trace
+
+    result, jacobians, trace = everything()
+    masks = [
+        ~dropped_columns(jacobian) / (1 - rate) if rate else None
+        for jacobian, rate in zip(jacobians, rates[:2], strict=True)
+    ]
+    read = np.ones(xs.shape[:2], bool) if "mask" not in options else options["mask"].copy()
+    if "lengths" in options:
+        read &= np.arange(xs.shape[1]) < options["lengths"][:, None]
+    order = range(xs.shape[1])[::-1] if options.get("reverse") else range(xs.shape[1])
+    zoneout = []
+    sizes = {"h": params.weight_hh.shape[1], "c": params.weight_hh.shape[0] // 4}
+    for (name, size), rate in zip(sizes.items(), rates[2:], strict=True):
+        values, keep = np.asarray(getattr(trace, name)), np.zeros((*xs.shape[:2], size), bool)
+        for b in range(xs.shape[0]) if rate else ():
+            previous = np.zeros(size)  # the zero initial state
+            for t in (t for t in order if read[b, t]):
+                keep[b, t], previous = values[b, t] == previous, values[b, t]
+        zoneout.append(keep)
+    return result, (*masks, tuple(zoneout))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "rates, options",
     [
-        (Rates(0.3, 0.4, 0.0, 0.0), {}),
-        (Rates(0.0, 0.0, 0.2, 0.5), {"reverse": True}),
-        (Rates(0.25, 0.5, 0.3, 0.1), {"lengths": np.array([6, 2, 0, 4]), "mask": GAPPED[:, :6]}),
+        ((0.3, 0.4, 0.0, 0.0), {}),
+        ((0.0, 0.0, 0.2, 0.5), {"reverse": True}),
+        ((0.25, 0.5, 0.3, 0.1), {"lengths": np.array([6, 2, 0, 4]), "mask": GAPPED[:, :6]}),
     ],
     ids=["dropout", "zoneout", "all"],
 )
 def test_matches_oracle_with_the_drawn_masks(rates, options):
     params = make(input_size=3, hidden_size=4, proj_size=2)
     xs = inputs((4, 6, 3))
-    input_mask, recurrent_mask, zoneout_masks = drawn_masks(KEY, rates, xs, params)
-    final, ys = jlstm.lstm(
-        params,
-        xs,
-        key=KEY,
-        input_dropout=rates.input,
-        recurrent_dropout=rates.recurrent,
-        zoneout_h=rates.zoneout_h,
-        zoneout_c=rates.zoneout_c,
-        **options,
+    (final, ys), (input_mask, recurrent_mask, zoneout_masks) = run_and_masks(
+        params, xs, rates, **options
     )
     h_ref, c_ref, ys_ref, _ = reference.general_sequence(
         params,
@@ -70,36 +92,17 @@ def test_matches_oracle_with_the_drawn_masks(rates, options):
         **options,
     )
     for name, actual, desired in [("ys", ys, ys_ref), ("h", final.h, h_ref), ("c", final.c, c_ref)]:
-        err = float(np.max(np.abs(np.asarray(actual) - desired)))
-        print(f"{name}: max abs err {err:.2e}")
-        assert err <= F32
+        check(name, actual, desired, F32)
 
 
+@pytest.mark.slow
 def test_zoneout_without_key_is_its_expectation():
     params = make_variant(input_size=3, hidden_size=4, **VARIANTS["peephole"])
     xs = inputs((3, 6, 3))
-    final, ys = jlstm.lstm(
-        params, xs, zoneout_h=0.3, zoneout_c=0.6, reverse=True, deterministic=True
-    )
+    final, ys = jit_lstm(params, xs, zoneout_h=0.3, zoneout_c=0.6, reverse=True, deterministic=True)
     _, c_ref, ys_ref, _ = reference.general_sequence(params, xs, zoneout=(0.3, 0.6), reverse=True)
     np.testing.assert_allclose(ys, ys_ref, atol=F32)
     np.testing.assert_allclose(final.c, c_ref, atol=F32)
-
-
-def test_deterministic_or_zero_rate_is_the_plain_run():
-    params = make()
-    xs = jnp.asarray(inputs((2, 5, 3)))
-    plain = jlstm.lstm(params, xs)
-    rates = {"input_dropout": 0.5, "recurrent_dropout": 0.5}
-    no_key = jlstm.lstm(params, xs, deterministic=True, **rates)
-    with pytest.raises(jlstm.LSTMValueError, match="`key` must be a PRNG key"):
-        jlstm.lstm(params, xs, **rates)  # never silently without dropout
-    zero_rate = jlstm.lstm(params, xs, key=KEY, input_dropout=0.0, zoneout_c=0.0)
-    jax.tree.map(np.testing.assert_array_equal, plain, no_key)
-    jax.tree.map(np.testing.assert_array_equal, plain, zero_rate)
-    again = jlstm.lstm(params, xs, key=KEY, input_dropout=0.5, zoneout_h=0.5)
-    other = jlstm.lstm(params, xs, key=KEY, input_dropout=0.5, zoneout_h=0.5)
-    jax.tree.map(np.testing.assert_array_equal, again, other)  # same key, same masks
 
 
 def _dropped_units(keys, kind):
@@ -114,7 +117,7 @@ def _dropped_units(keys, kind):
     option = {"input_dropout": 0.5} if kind == "input" else {"recurrent_dropout": 0.5}
 
     def loss(params, xs, key):
-        return jnp.sum(jnp.sin(jlstm.lstm(params, xs, key=key, **option)[1]))
+        return jnp.sum(jnp.sin(jit_lstm(params, xs, key=key, **option)[1]))
 
     grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
     dropped = []
@@ -127,6 +130,7 @@ def _dropped_units(keys, kind):
     return dropped
 
 
+@pytest.mark.slow
 def test_variational_masks_are_reused_across_time_and_differ_across_keys():
     keys = jax.random.split(jax.random.key(0), 2)
     inputs_dropped = _dropped_units(keys, "input")
@@ -140,29 +144,41 @@ def test_variational_masks_are_reused_across_time_and_differ_across_keys():
     assert np.any(recurrent_dropped[0] != recurrent_dropped[1])
 
 
+@pytest.mark.slow
 def test_one_mask_per_sequence():
     params = make()
     xs = jnp.asarray(np.repeat(inputs((1, 5, 3)), 2, axis=0))  # two identical sequences
-    _, ys = jlstm.lstm(params, xs, key=KEY, input_dropout=0.5, recurrent_dropout=0.5)
+    _, ys = jit_lstm(params, xs, key=KEY, input_dropout=0.5, recurrent_dropout=0.5)
     assert not np.allclose(ys[0], ys[1])
     # vmap over keys: one key per sequence.
     keys = jax.random.split(KEY, 2)
     run = jax.vmap(lambda x, k: jlstm.lstm(params, x, key=k, input_dropout=0.5)[1])
     mapped = run(xs, keys)
-    single = jlstm.lstm(params, xs[1], key=keys[1], input_dropout=0.5)[1]
+    single = jit_lstm(params, xs[1], key=keys[1], input_dropout=0.5)[1]
     np.testing.assert_allclose(mapped[1], single, atol=1e-6)
 
 
-def test_dropout_mask_preserves_the_expected_value():
-    n, rate = 200_000, 0.3
-    mask = np.asarray(variational_mask(KEY, rate, (n,), jnp.float32))
-    assert set(np.unique(mask)) == {0.0, np.float32(1 / (1 - rate))}
-    dropped = np.mean(mask == 0)
-    sigma = np.sqrt(rate * (1 - rate) / n)
-    assert abs(dropped - rate) < 5 * sigma
-    assert abs(mask.mean() - 1.0) < 5 * sigma / (1 - rate)
+@pytest.mark.slow
+def test_input_dropout_keeps_each_feature_with_one_minus_the_rate_scaled_up():
+    # One step of many one-step sequences: a dropped feature gets no gradient, and the run
+    # is the deterministic one on the inputs times the mask 0 or 1 / (1 - rate).
+    n, rate = 4000, 0.3
+    params = make(input_size=16, hidden_size=4)
+    xs = jnp.asarray(inputs((n, 1, 16)))
+
+    def loss(xs):
+        return jnp.sum(jnp.sin(jit_lstm(params, xs, key=KEY, input_dropout=rate)[1]))
+
+    kept = np.asarray(jax.jit(jax.grad(loss))(xs))[:, 0] != 0
+    sigma = np.sqrt(rate * (1 - rate) / kept.size)
+    assert abs(1 - kept.mean() - rate) < 5 * sigma
+    _, noisy = jax.jit(lambda: jlstm.lstm(params, xs, key=KEY, input_dropout=rate))()
+    scaled = xs * jnp.asarray(kept / (1 - rate), jnp.float32)[:, None, :]
+    _, expected = jax.jit(jlstm.lstm)(params, scaled)
+    np.testing.assert_allclose(noisy, expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_zoneout_preserves_the_expected_value():
     # One step from a non-zero state: the mean over many draws is the evaluation value.
     params = make(input_size=3, hidden_size=4)
@@ -170,8 +186,8 @@ def test_zoneout_preserves_the_expected_value():
     x = jnp.asarray(np.repeat(inputs((1, 1, 3)), batch, axis=0))
     state = jlstm.LSTMState(*(jnp.asarray(np.repeat(inputs((1, 4), s), batch, 0)) for s in (2, 3)))
     rates = {"zoneout_h": 0.3, "zoneout_c": 0.6}
-    train, _ = jlstm.lstm(params, x, state, key=KEY, **rates)
-    evaluation, _ = jlstm.lstm(params, x, state, deterministic=True, **rates)
+    train, _ = jit_lstm(params, x, state, key=KEY, **rates)
+    evaluation, _ = jit_lstm(params, x, state, deterministic=True, **rates)
     for name in ("h", "c"):
         kept = np.mean(np.asarray(getattr(train, name)) == np.asarray(getattr(state, name)))
         assert abs(kept - rates[f"zoneout_{name}"]) < 0.01, (name, kept)
@@ -182,6 +198,7 @@ def test_zoneout_preserves_the_expected_value():
         assert np.all(np.abs(mean - np.asarray(getattr(evaluation, name)[0])) <= bound), name
 
 
+@pytest.mark.slow
 def test_jit_with_key_argument():
     params = make()
     xs = jnp.asarray(inputs((2, 5, 3)))
@@ -194,52 +211,15 @@ def test_jit_with_key_argument():
     assert raw[1].shape == (2, 5, 5)
 
 
+@pytest.mark.slow
 def test_check_grads_float64(x64):
     params = make_variant(hidden_size=3, proj_size=2, dtype=jnp.float64, **VARIANTS["all"])
     xs = jnp.asarray(inputs((2, 3, 3), dtype=np.float64))
     rates = {"input_dropout": 0.2, "recurrent_dropout": 0.3, "zoneout_h": 0.2, "zoneout_c": 0.3}
 
     def loss(params, xs):
-        state, ys = jlstm.lstm(params, xs, key=KEY, **rates)
+        state, ys = jit_lstm(params, xs, key=KEY, **rates)
         return jnp.sum(ys**2) + jnp.sum(jnp.sin(state.c))
 
     # Layer norm curves sharply where dropout leaves few units: a smaller finite-difference step.
     check_grads(jax.jit(loss), (params, xs), order=1, modes=("rev",), eps=1e-6)
-
-
-PARAMS = jlstm.init_lstm(jax.random.key(0), 3, 4)
-XS = jnp.zeros((2, 5, 3), jnp.float32)
-
-
-@pytest.mark.parametrize(
-    "kwargs, error, match",
-    [
-        (
-            {"input_dropout": 1.0},
-            LSTMValueError,
-            r"jlstm.lstm: `input_dropout` must be in \[0, 1\)",
-        ),
-        ({"zoneout_c": -0.1}, LSTMValueError, r"`zoneout_c` must be in \[0, 1\), got -0.1"),
-        (
-            {"recurrent_dropout": jnp.array(0.2)},
-            LSTMTypeError,
-            r"`recurrent_dropout` must be a Python float .*cannot be a traced array",
-        ),
-        ({"zoneout_h": "0.1"}, LSTMTypeError, r"`zoneout_h` must be a Python float"),
-        (
-            {"key": 0, "input_dropout": 0.1},
-            LSTMTypeError,
-            r"`key` must be one PRNG key such as jax.random.key\(0\), got 0",
-        ),
-        (
-            {"key": jax.random.split(KEY, 2), "input_dropout": 0.1},
-            LSTMTypeError,
-            r"`key` must be one PRNG key .*shape \(2,\).*jax.vmap",
-        ),
-        ({"return_gates": 1}, LSTMTypeError, r"`return_gates` must be a Python bool, got 1"),
-    ],
-)
-def test_rejects(kwargs, error, match):
-    kwargs = {"params": PARAMS, "xs": XS} | kwargs
-    with pytest.raises(error, match=match):
-        jax.eval_shape(lambda: jlstm.lstm(**kwargs))

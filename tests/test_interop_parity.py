@@ -3,24 +3,18 @@
 Run with `-s` to see the largest errors observed for each comparison.
 """
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from support.assertions import check
+from support.factories import hello
 
 import jlstm
 
 F32 = 1e-5  # abs tolerance of float32 values against PyTorch
 GRAD_RTOL = 1e-4  # gradient tolerance, relative to the largest entry of the reference
 KERAS = 1e-6  # abs tolerance against Keras
-
-# The classic demo: one-hot "hello", "eolll", "lleel" over the vocabulary [h, e, l, o].
-X_DATA = np.eye(4, dtype=np.float32)[
-    [["helo".index(c) for c in w] for w in ("hello", "eolll", "lleel")]
-]
 
 
 def uniform(rng, *shape):
@@ -29,6 +23,7 @@ def uniform(rng, *shape):
 
 # Every pair of options, in both settings, in 5 cases instead of 16 (each case compiles a scan).
 # PyTorch warns once that its oneDNN kernel lacks projections; its fallback is what we compare.
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize(
     ("bias", "proj_size", "initial_state", "lengths"),
@@ -40,8 +35,7 @@ def uniform(rng, *shape):
         pytest.param(False, 3, True, None, id="proj-state"),
     ],
 )
-def test_matches_torch_lstm(bias, proj_size, initial_state, lengths):
-    torch = pytest.importorskip("torch")
+def test_matches_torch_lstm(torch, bias, proj_size, initial_state, lengths):
     batch, time, input_size, hidden = 4, 7, 5, 6
     out_size = proj_size or hidden
     rng = np.random.default_rng(0)
@@ -119,12 +113,7 @@ def test_matches_torch_lstm(bias, proj_size, initial_state, lengths):
         check(f"torch {name}", actual, desired, GRAD_RTOL, relative=True)
 
 
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("random_input", "units", "return_sequences", "keras_init"),
     [
@@ -135,7 +124,7 @@ def keras():
 )
 def test_matches_keras_lstm(keras, random_input, units, return_sequences, keras_init):
     rng = np.random.default_rng(1)
-    xs = rng.normal(size=(6, 9, 7)).astype(np.float32) if random_input else X_DATA
+    xs = rng.normal(size=(6, 9, 7)).astype(np.float32) if random_input else hello()
     input_size = xs.shape[-1]
     # Weights that are overwritten need no (slow, orthogonal) initialisation.
     init = {} if keras_init else {"kernel_initializer": "zeros", "recurrent_initializer": "zeros"}

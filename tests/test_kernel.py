@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
-from test_sequence import inputs, make
+from support.factories import inputs, make
 
 import jlstm
 
@@ -58,8 +58,18 @@ def assert_relative(actual, desired, tol):
         assert error <= tol, error
 
 
+# "plain", "lengths" and "reverse" on their own are parts of "reverse+lengths" and "all".
+@pytest.mark.slow
 @pytest.mark.parametrize(
-    "name, proj_size", [*((name, None) for name in SEQUENCE_OPTIONS), ("all", 3), ("plain", 3)]
+    "name, proj_size",
+    [
+        ("all", None),
+        ("all", 3),
+        ("mask", None),
+        ("resets", None),
+        ("reverse+lengths", None),
+        ("plain", None),
+    ],
 )
 def test_gradients_equal_scan_autodiff(name, proj_size):
     params, state, xs = case(proj_size)
@@ -77,6 +87,7 @@ def test_gradients_equal_scan_autodiff(name, proj_size):
     assert_relative(fast, reference, 1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bias, batch_shape", [(False, ()), (True, (2, 3))])
 def test_gradients_for_any_batch_shape(bias, batch_shape):
     params, state, xs = case(2, bias, batch_shape)
@@ -84,7 +95,8 @@ def test_gradients_for_any_batch_shape(bias, batch_shape):
     assert_relative(grad(lstm, params, state, xs), grad(scanned, params, state, xs), 1e-6)
 
 
-@pytest.mark.parametrize("name", NOISE_OPTIONS)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [name for name in NOISE_OPTIONS if name != "zoneout"])
 def test_noise_gradients_equal_the_scan_path(name):
     # remat=True steps the same cell with lax.scan (under jax.checkpoint) and one key.
     params, state, xs = case(3)
@@ -95,7 +107,16 @@ def test_noise_gradients_equal_the_scan_path(name):
     assert_relative(fast, reference, 1e-6)
 
 
-@pytest.mark.parametrize("name", [*SEQUENCE_OPTIONS, *NOISE_OPTIONS])
+@pytest.mark.parametrize(
+    "name",
+    [
+        *(
+            pytest.param(name, marks=pytest.mark.slow)
+            for name in ("all", "mask", "resets", "reverse+lengths", *NOISE_OPTIONS)
+            if name != "zoneout"  # a part of "zoneout+lengths"
+        ),
+    ],
+)
 def test_forward_is_bitwise_the_scan_path(name):
     params, state, xs = case(3)
     options = dict({**SEQUENCE_OPTIONS, **NOISE_OPTIONS}[name], key=jax.random.key(4))
@@ -104,6 +125,7 @@ def test_forward_is_bitwise_the_scan_path(name):
     jax.tree.map(np.testing.assert_array_equal, fast, reference)
 
 
+@pytest.mark.slow
 def test_jvp_and_vjp_are_transposes():
     # <J t, u> == <t, J^T u> for random tangents t and cotangents u, with every option.
     params, state, xs = case(3)
@@ -127,6 +149,7 @@ def test_jvp_and_vjp_are_transposes():
     np.testing.assert_allclose(dot(forward, cotangents), dot(tangents, backward), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_check_grads_float64_both_modes(x64):
     params, state, xs = case(2, dtype=np.float64)
     options = {"lengths": LENGTHS, "mask": MASK, "resets": RESETS, "reverse": True}
@@ -138,6 +161,7 @@ def test_check_grads_float64_both_modes(x64):
     )
 
 
+@pytest.mark.slow
 def test_empty_sequences():
     params = make()
     grads = jax.grad(lambda x: jnp.sum(jlstm.lstm(params, x)[1]))(jnp.zeros((2, 0, 3)))
@@ -146,6 +170,7 @@ def test_empty_sequences():
     assert grads.shape == (0, 4, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch, time, hidden", [(16, 200, 32), (1, 300, 16)])
 def test_backward_memory_is_two_gate_buffers(batch, time, hidden):
     # Saved: the (time, batch, 4H) gate factors p_t, plus q_t, f_t and the outputs; the
@@ -162,6 +187,7 @@ def test_backward_memory_is_two_gate_buffers(batch, time, hidden):
     assert compiled.memory_analysis().temp_size_in_bytes < 3.5 * gate_buffer
 
 
+@pytest.mark.slow
 def test_remat_keeps_a_long_sequence_small():
     # B=4, T=100,000, I=16, H=32: XLA's temp memory for forward+backward, from the compiler.
     params = jlstm.init_lstm(jax.random.key(0), 16, 32)
@@ -174,6 +200,7 @@ def test_remat_keeps_a_long_sequence_small():
     assert compiled.memory_analysis().temp_size_in_bytes < 200e6
 
 
+@pytest.mark.slow
 def test_vmap_over_keys_equals_separate_runs():
     params, state, xs = case(3)
     keys = jax.random.split(jax.random.key(9), 3)

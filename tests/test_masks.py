@@ -2,55 +2,33 @@
 Keras masking, and separate runs of the segments. Run with `-s` to see the largest errors.
 """
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
 from support import oracle as reference
-from test_sequence import inputs, make
-from test_variants import VARIANTS, make_variant
+from support.assertions import check, ulp_close
+from support.factories import GAPPED, RESETS, VARIANTS, inputs, make, make_variant
+from support.layers import jit_lstm
 
 import jlstm
-from jlstm import LSTMTypeError, LSTMValueError
 
 F32 = 2e-6
 KERAS = 1e-6
 
 # (batch=4, time=7) masks: left-padded like Keras' pad_sequences(padding="pre"), and gapped.
 LEFT_PADDED = np.arange(7)[None, :] >= np.array([0, 3, 6, 7])[:, None]
-GAPPED = np.array(
-    [
-        [1, 0, 1, 1, 0, 0, 1],
-        [0, 0, 0, 0, 0, 0, 0],
-        [1, 1, 1, 1, 1, 1, 1],
-        [0, 1, 0, 1, 0, 1, 0],
-    ],
-    bool,
-)
 MASKS = {"left-padded": LEFT_PADDED, "gapped": GAPPED}
-
-
-def ulp_close(actual, desired):
-    # Another loop body may let XLA fuse multiply-adds differently: a few ULP apart.
-    np.testing.assert_allclose(actual, desired, rtol=1e-6, atol=1e-7)
-
-
-def check(name, actual, desired, tol):
-    err = float(np.max(np.abs(np.asarray(actual) - np.asarray(desired)), initial=0.0))
-    print(f"{name}: max abs err {err:.2e}")
-    assert err <= tol, f"{name}: {err:.3g} > {tol:.3g}"
 
 
 @pytest.mark.parametrize(
     "mask_name, reverse, lengths",
     [
-        ("left-padded", False, None),
-        ("gapped", True, None),
+        pytest.param("left-padded", False, None, marks=pytest.mark.slow),
+        pytest.param("gapped", True, None, marks=pytest.mark.slow),
         ("gapped", False, (7, 2, 5, 0)),
-        ("left-padded", True, (7, 6, 7, 3)),
+        pytest.param("left-padded", True, (7, 6, 7, 3), marks=pytest.mark.slow),
     ],
 )
 def test_mask_matches_oracle(mask_name, reverse, lengths):
@@ -59,7 +37,7 @@ def test_mask_matches_oracle(mask_name, reverse, lengths):
     mask = MASKS[mask_name]
     lengths = None if lengths is None else np.array(lengths)
     state = jlstm.LSTMState(jnp.asarray(h0), jnp.asarray(c0))
-    final, ys = jlstm.lstm(params, xs, state, mask=mask, lengths=lengths, reverse=reverse)
+    final, ys = jit_lstm(params, xs, state, mask=mask, lengths=lengths, reverse=reverse)
     h_ref, c_ref, ys_ref, _ = reference.general_sequence(
         params, xs, h0, c0, mask=mask, lengths=lengths, reverse=reverse
     )
@@ -68,24 +46,19 @@ def test_mask_matches_oracle(mask_name, reverse, lengths):
     check("c_n", final.c, c_ref, F32)
     # Masked and padded inputs are never read.
     noisy = np.where(mask[..., None], xs, np.float32(1e3))
-    other = jlstm.lstm(params, noisy, state, mask=mask, lengths=lengths, reverse=reverse)
+    other = jit_lstm(params, noisy, state, mask=mask, lengths=lengths, reverse=reverse)
     jax.tree.map(np.testing.assert_array_equal, (final, ys), other)
 
 
+@pytest.mark.slow
 def test_all_true_mask_equals_no_mask():
     params = make(proj_size=2)
     xs = jnp.asarray(inputs((3, 5, 3)))
     lengths = np.array([5, 2, 0])
     for kwargs in ({}, {"lengths": lengths, "reverse": True}):
-        plain = jlstm.lstm(params, xs, **kwargs)
-        masked = jlstm.lstm(params, xs, mask=np.ones((3, 5), bool), **kwargs)
-        jax.tree.map(ulp_close, plain, masked)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
+        plain = jit_lstm(params, xs, **kwargs)
+        masked = jit_lstm(params, xs, mask=np.ones((3, 5), bool), **kwargs)
+        ulp_close(plain, masked)
 
 
 def keras_lstm(keras, xs, units, go_backwards=False):
@@ -109,6 +82,7 @@ def keras_lstm(keras, xs, units, go_backwards=False):
     return layer, params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "mask_name, go_backwards",
     [("left-padded", False), ("gapped", False), ("gapped", True)],
@@ -121,12 +95,13 @@ def test_mask_matches_keras(keras, mask_name, go_backwards):
     outputs = np.asarray(outputs)
     if go_backwards:  # Keras returns the outputs in the order it ran them
         outputs = outputs[:, ::-1]
-    state, ys = jlstm.lstm(params, jnp.asarray(xs), mask=mask, reverse=go_backwards)
+    state, ys = jit_lstm(params, jnp.asarray(xs), mask=mask, reverse=go_backwards)
     check(f"keras {mask_name} outputs", ys, outputs, KERAS)
     check(f"keras {mask_name} h", state.h, h, KERAS)
     check(f"keras {mask_name} c", state.c, c, KERAS)
 
 
+@pytest.mark.slow
 def test_masking_layer_matches_keras(keras):
     # Left-padded with zero rows, as keras.utils.pad_sequences(padding="pre") makes them.
     xs = np.where(LEFT_PADDED[..., None], inputs((4, 7, 3)), np.float32(0.0))
@@ -136,30 +111,20 @@ def test_masking_layer_matches_keras(keras):
         model = keras.Model(source, layer(keras.layers.Masking(mask_value=0.0)(source)))
         outputs, h, c = model(xs)
     mask = np.any(xs != 0.0, axis=-1)  # what Masking computes
-    state, ys = jlstm.lstm(params, jnp.asarray(xs), mask=mask)
+    state, ys = jit_lstm(params, jnp.asarray(xs), mask=mask)
     check("keras Masking outputs", ys, outputs, KERAS)
     check("keras Masking h", state.h, h, KERAS)
     check("keras Masking c", state.c, c, KERAS)
 
 
-RESETS = np.array(
-    [
-        [0, 0, 1, 0, 0, 1, 0, 0],
-        [1, 0, 0, 0, 1, 1, 0, 1],
-        [0, 0, 0, 0, 0, 0, 0, 0],
-        [0, 1, 1, 0, 0, 0, 0, 1],
-    ],
-    bool,
-)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("reverse", [False, True])
 def test_resets_equal_separate_segments(reverse):
     params = make(input_size=3, hidden_size=4, proj_size=2)
     xs, h0, c0 = inputs((4, 8, 3)), inputs((4, 2), 2), inputs((4, 4), 3)
     lengths = np.array([8, 6, 0, 7])  # the flag at step 7 of sequence 3 is past its length
     state = jlstm.LSTMState(jnp.asarray(h0), jnp.asarray(c0))
-    final, ys = jlstm.lstm(params, xs, state, resets=RESETS, lengths=lengths, reverse=reverse)
+    final, ys = jit_lstm(params, xs, state, resets=RESETS, lengths=lengths, reverse=reverse)
     # Every segment as a sequence of its own, all in one padded batch.
     segments = []  # (sequence, start, end)
     for b in range(4):
@@ -171,7 +136,7 @@ def test_resets_equal_separate_segments(reverse):
         seg_xs[k, : end - start] = xs[b, start:end]
     seg_lengths = np.array([end - start for _, start, end in segments])
     seg_state = jlstm.LSTMState(jnp.asarray(h0[owner]), jnp.asarray(c0[owner]))
-    seg_final, seg_ys = jlstm.lstm(params, seg_xs, seg_state, lengths=seg_lengths, reverse=reverse)
+    seg_final, seg_ys = jit_lstm(params, seg_xs, seg_state, lengths=seg_lengths, reverse=reverse)
     for k, (b, start, end) in enumerate(segments):
         np.testing.assert_allclose(ys[b, start:end], seg_ys[k, : end - start], atol=1e-6)
         if start == 0 if reverse else end == lengths[b]:  # the segment run last
@@ -181,13 +146,14 @@ def test_resets_equal_separate_segments(reverse):
     np.testing.assert_array_equal(final.c[2], c0[2])  # length 0: the initial state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reverse", [False, True])
 def test_resets_mask_lengths_variants_match_oracle(reverse):
     params = make_variant(input_size=3, hidden_size=4, **VARIANTS["all"])
     xs, h0, c0 = inputs((4, 7, 3)), inputs((4, 4), 2), inputs((4, 4), 3)
     lengths, resets = np.array([7, 5, 3, 6]), RESETS[:, :7]
     state = jlstm.LSTMState(jnp.asarray(h0), jnp.asarray(c0))
-    final, ys = jlstm.lstm(
+    final, ys = jit_lstm(
         params, xs, state, mask=GAPPED, resets=resets, lengths=lengths, reverse=reverse
     )
     h_ref, c_ref, ys_ref, _ = reference.general_sequence(
@@ -198,26 +164,28 @@ def test_resets_mask_lengths_variants_match_oracle(reverse):
     check("c_n", final.c, c_ref, F32)
 
 
+@pytest.mark.slow
 def test_no_resets_equal_plain_and_reset_needs_the_initial_state():
     params = make()
     xs = jnp.asarray(inputs((2, 5, 3)))
-    plain = jlstm.lstm(params, xs)
-    none_set = jlstm.lstm(params, xs, resets=np.zeros((2, 5), bool))
-    jax.tree.map(ulp_close, plain, none_set)
+    plain = jit_lstm(params, xs)
+    none_set = jit_lstm(params, xs, resets=np.zeros((2, 5), bool))
+    ulp_close(plain, none_set)
     # A reset returns to the given initial state, not to zeros.
     state = jlstm.LSTMState(jnp.ones((2, 5)), jnp.ones((2, 5)))
-    every = jlstm.lstm(params, xs, state, resets=np.ones((2, 5), bool))[1]
+    every = jit_lstm(params, xs, state, resets=np.ones((2, 5), bool))[1]
     one_step = jlstm.LSTMState(*(jnp.ones((2, 5, 5)),) * 2)  # each step a sequence of its own
-    _, fresh = jlstm.lstm(params, xs[..., None, :], one_step)
+    _, fresh = jit_lstm(params, xs[..., None, :], one_step)
     np.testing.assert_allclose(every, fresh[..., 0, :], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_time_major_and_vmap():
     params = make()
     xs = jnp.asarray(inputs((4, 7, 3)))
     kwargs = {"mask": GAPPED, "resets": RESETS[:, :7], "lengths": np.array([7, 5, 3, 6])}
-    batch_major = jlstm.lstm(params, xs, **kwargs)
-    time_major = jlstm.lstm(
+    batch_major = jit_lstm(params, xs, **kwargs)
+    time_major = jit_lstm(
         params,
         xs.swapaxes(0, 1),
         mask=GAPPED.T,
@@ -232,45 +200,14 @@ def test_time_major_and_vmap():
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), batch_major, mapped)
 
 
+@pytest.mark.slow
 def test_check_grads_float64(x64):
     params = make_variant(hidden_size=3, dtype=jnp.float64, peephole=True)
     xs = jnp.asarray(inputs((2, 5, 3), dtype=np.float64))
     kwargs = {"mask": GAPPED[:2, :5], "resets": RESETS[:2, :5], "lengths": np.array([5, 4])}
 
     def loss(params, xs):
-        state, ys = jlstm.lstm(params, xs, reverse=True, **kwargs)
+        state, ys = jit_lstm(params, xs, reverse=True, **kwargs)
         return jnp.sum(ys**2) + jnp.sum(jnp.sin(state.c))
 
     check_grads(jax.jit(loss), (params, xs), order=1, modes=("rev",))
-
-
-PARAMS = jlstm.init_lstm(jax.random.key(0), 3, 4)
-XS = jnp.zeros((2, 5, 3), jnp.float32)
-
-
-@pytest.mark.parametrize(
-    "kwargs, error, match",
-    [
-        (
-            {"mask": np.ones((2, 5), np.int32)},
-            LSTMTypeError,
-            r"jlstm.lstm: `mask` must be a boolean array, got dtype int32. .*astype\(bool\)",
-        ),
-        (
-            {"mask": np.ones((5, 2), bool)},
-            LSTMValueError,
-            r"`mask` must be of shape \(\*batch, time\) = \(2, 5\), got shape \(5, 2\)",
-        ),
-        (
-            {"mask": np.ones((2, 5), bool), "time_major": True, "xs": jnp.zeros((5, 2, 3))},
-            LSTMValueError,
-            r"`mask` must be of shape \(time, \*batch\) = \(5, 2\), got shape \(2, 5\)",
-        ),
-        ({"resets": np.ones((2, 4), bool)}, LSTMValueError, r"`resets` must be of shape"),
-        ({"resets": "yes"}, LSTMTypeError, r"`resets` must be an array, got str"),
-    ],
-)
-def test_rejects(kwargs, error, match):
-    kwargs = {"params": PARAMS, "xs": XS} | kwargs
-    with pytest.raises(error, match=match):
-        jax.eval_shape(lambda: jlstm.lstm(**kwargs))

@@ -18,10 +18,13 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jlstm
+
+pytestmark = pytest.mark.slow  # every example compiles new programs
 
 SETTINGS = settings(max_examples=8, deadline=None, print_blob=True)
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}

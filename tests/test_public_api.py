@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import jlstm
 
 
@@ -12,6 +14,7 @@ def test_all_names_exist_and_are_documented():
         assert obj.__doc__, name
 
 
+@pytest.mark.slow
 def test_import_pulls_in_only_jax_and_numpy():
     code = (
         "import sys, jlstm; heavy = {'flax', 'optax', 'orbax', 'torch', 'keras', 'equinox'};"

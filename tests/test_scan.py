@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_sequence import inputs, make
+from support.factories import inputs, make
+from support.layers import jit_lstm, jit_scan
 
 import jlstm
-from jlstm import LSTMTypeError, LSTMValueError
 
 
 def gru_like(params, state, x):
@@ -42,19 +42,28 @@ def loop(xs, state, lengths=None, mask=None, resets=None, reverse=False):
     return final, ys
 
 
-@pytest.mark.parametrize("reverse", [False, True])
+OPTIONS = {
+    "plain": {},
+    "lengths": {"lengths": [5, 2, 0]},
+    "mask": {"mask": "m"},
+    "resets": {"resets": "r"},
+    "lengths+mask": {"lengths": [5, 3, 1], "mask": "m"},
+}
+QUICK = {("plain", False), ("resets", True)}
+
+
 @pytest.mark.parametrize(
-    "options",
+    "name, reverse",
     [
-        {},
-        {"lengths": [5, 2, 0]},
-        {"mask": "m"},
-        {"resets": "r"},
-        {"lengths": [5, 3, 1], "mask": "m"},
+        (name, reverse)
+        if (name, reverse) in QUICK
+        else pytest.param(name, reverse, marks=pytest.mark.slow)
+        for name in OPTIONS
+        for reverse in (False, True)
     ],
-    ids=["plain", "lengths", "mask", "resets", "lengths+mask"],
 )
-def test_any_cell_follows_the_rules(options, reverse):
+def test_any_cell_follows_the_rules(name, reverse):
+    options = OPTIONS[name]
     rng = np.random.default_rng(0)
     xs = inputs((3, 5, 3))
     state = inputs((3, 4), 2)
@@ -70,6 +79,7 @@ def test_any_cell_follows_the_rules(options, reverse):
     np.testing.assert_allclose(final, expected_final, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_lstm_cell_through_scan_is_jlstm_lstm():
     params = make(proj_size=2)
     xs = jnp.asarray(inputs((3, 6, 3)))
@@ -77,26 +87,26 @@ def test_lstm_cell_through_scan_is_jlstm_lstm():
     options = {"lengths": np.array([6, 2, 4]), "reverse": True}
     for time_major in (False, True):
         x = jnp.moveaxis(xs, 1, 0) if time_major else xs
-        ours = jlstm.scan(jlstm.lstm_cell, params, x, state, time_major=time_major, **options)
-        expected = jlstm.lstm(params, x, state, time_major=time_major, **options)
+        ours = jit_scan(jlstm.lstm_cell, params, x, state, time_major=time_major, **options)
+        expected = jit_lstm(params, x, state, time_major=time_major, **options)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), ours, expected)
 
 
+@pytest.mark.slow
 def test_padding_nan_reaches_nothing():
     xs = inputs((2, 4, 3))
     xs[1, 2:] = np.nan
     lengths = jnp.array([4, 2])
 
     def loss(params):
-        final, ys = jlstm.scan(
-            gru_like, params, jnp.asarray(xs), jnp.zeros((2, 4)), lengths=lengths
-        )
+        final, ys = jit_scan(gru_like, params, jnp.asarray(xs), jnp.zeros((2, 4)), lengths=lengths)
         return jnp.sum(ys) + jnp.sum(final)
 
     grads = jax.grad(loss)(PARAMS)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
 
 
+@pytest.mark.slow
 def test_pytree_state_and_outputs_under_vmap_and_jvp():
     def cell(params, state, x):
         total, count = state
@@ -105,22 +115,10 @@ def test_pytree_state_and_outputs_under_vmap_and_jvp():
 
     xs = jnp.asarray(inputs((4, 5, 2)))
     state = (jnp.zeros((4, 2)), jnp.zeros((4, 1)))
-    (total, _), ys = jlstm.scan(cell, 2.0, xs, state)
+    (total, _), ys = jit_scan(cell, 2.0, xs, state)
     np.testing.assert_allclose(total, 2.0 * xs.sum(1), rtol=1e-6)
     assert ys["mean"].shape == (4, 5, 2)
     _, tangent = jax.jvp(lambda p: jlstm.scan(cell, p, xs, state)[1]["sum"], (2.0,), (1.0,))
     np.testing.assert_allclose(tangent, jnp.cumsum(xs, 1), rtol=1e-6)
     mapped = jax.vmap(lambda x, s: jlstm.scan(cell, 2.0, x, s)[0][0])(xs, state)
     np.testing.assert_allclose(mapped, total, rtol=1e-6)
-
-
-def test_errors_name_the_argument():
-    xs, state = jnp.zeros((2, 3, 3)), jnp.zeros((2, 4))
-    with pytest.raises(LSTMTypeError, match=r"jlstm\.scan: `cell` must be a callable"):
-        jlstm.scan(None, PARAMS, xs, state)
-    with pytest.raises(LSTMTypeError, match="`cell` must be to return a state like"):
-        jlstm.scan(lambda p, s, x: (s[..., :2], s), PARAMS, xs, state)
-    with pytest.raises(LSTMValueError, match="`lengths` must be of shape \\(2,\\)"):
-        jlstm.scan(gru_like, PARAMS, xs, state, lengths=jnp.array([1, 2, 3]))
-    with pytest.raises(LSTMValueError, match="`xs` must be of shape"):
-        jlstm.scan(gru_like, PARAMS, jnp.zeros(3), state)

@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
-WORKER = pathlib.Path(__file__).with_name("sharding_worker.py")
+# One subprocess that starts JAX on 4 devices and compiles some twenty programs.
+pytestmark = pytest.mark.slow
+
+WORKER = pathlib.Path(__file__).parent / "support" / "sharding_worker.py"
 
 
 @pytest.fixture(scope="module")

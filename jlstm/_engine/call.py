@@ -17,7 +17,6 @@ from jlstm import _variants as variants
 from jlstm._engine import generic as general
 from jlstm._engine import kernel, steps
 from jlstm._engine.scan import checked_flags, run_cell, to_layout
-from jlstm._errors import LSTMTypeError, fail
 from jlstm._types import LSTMParams, LSTMState
 from jlstm._validation import runtime
 
@@ -66,6 +65,9 @@ def _state_hint(time_major: bool, xs: jax.Array, state: Any) -> str | None:
     return _layout_hint(time_major, xs, tuple(h.shape[:-1]))
 
 
+NOISE_ARGS = ("input_dropout", "recurrent_dropout", "zoneout_h", "zoneout_c")
+
+
 def _saturate_infinities(xs: jax.Array, params: LSTMParams, dtype: Any) -> jax.Array:
     # inf * 0 is NaN: in W_ih x where a weight is 0, and in the weight gradient
     # dW_ih = dz^T x where a saturated gate has dz = 0. A finite stand-in of the same sign
@@ -101,38 +103,6 @@ def _rates(
     )
 
 
-def _check_unroll(unroll: Any) -> None:
-    if isinstance(unroll, bool):
-        return
-    if not isinstance(unroll, int):
-        fail("lstm", "unroll", "an int >= 1 or a bool", repr(unroll), kind=LSTMTypeError)
-    if unroll < 1:
-        fail("lstm", "unroll", "an int >= 1 or a bool", unroll)
-
-
-def _check_noise(fn: str, rates: dropout.Rates, key: Any, deterministic: bool) -> None:
-    # Without a key a nonzero rate cannot draw its masks: that must be asked for by name.
-    check.flag(fn, "deterministic", deterministic)
-    if key is not None:
-        check.prng_key(fn, key)
-    if key is None and not deterministic and any(rates):
-        active = ", ".join(
-            f"{name}={rate}"
-            for name, rate in zip(
-                ("input_dropout", "recurrent_dropout", "zoneout_h", "zoneout_c"), rates, strict=True
-            )
-            if rate
-        )
-        fail(
-            fn,
-            "key",
-            "a PRNG key when a dropout or zoneout rate is nonzero",
-            f"None ({active})",
-            "Pass key=jax.random.key(...) to train, or deterministic=True to evaluate (no "
-            "dropout; zoneout by its expectation).",
-        )
-
-
 def prepare(
     params: LSTMParams,
     xs: Any,
@@ -164,7 +134,7 @@ def prepare(
     flags = {"reverse": reverse, "time_major": time_major, "remat": remat, "checks": checks}
     for name, value in dict(flags, return_gates=return_gates).items():
         check.flag("lstm", name, value)
-    _check_unroll(unroll)
+    check.unroll("lstm", unroll)
     time = xs.shape[0] if time_major else xs.shape[-2]
     batch_shape = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
     if state is not None:
@@ -184,7 +154,7 @@ def prepare(
         run_time=checks,
     )
     rates = _rates(input_dropout, recurrent_dropout, zoneout_h, zoneout_c)
-    _check_noise("lstm", rates, key, deterministic)
+    check.noise_key("lstm", key, deterministic, dict(zip(NOISE_ARGS, rates, strict=True)))
     if checks:  # the steps that are read, in the layout of xs
         read = steps.flip(flags.update, reverse)
         runtime.finite_steps(

@@ -13,7 +13,6 @@ import jax.numpy as jnp
 
 from jlstm import _validation as check
 from jlstm._engine import steps
-from jlstm._errors import LSTMTypeError, fail, shape_str
 from jlstm._public import public
 
 __all__ = ["scan"]
@@ -63,31 +62,6 @@ def run_cell(
     carry = (state, initial_output if flags.masked else None)
     (final, _), ys = jax.lax.scan(body, carry, (xs, flags.update, flags.reset), unroll=unroll)
     return final, steps.zero_where_not(flags.valid, ys)
-
-
-def _check_cell(cell: Any, params: Any, state: Any, x: jax.ShapeDtypeStruct) -> Any:
-    # Trace one step (no computation) to check that the state keeps its structure.
-    if not callable(cell):
-        fail(
-            "scan",
-            "cell",
-            "a callable (params, state, x) -> (state, y)",
-            repr(cell),
-            kind=LSTMTypeError,
-        )
-    new, y = jax.eval_shape(cell, params, state, x)
-    expected = jax.tree.map(lambda a: (tuple(a.shape), jnp.dtype(a.dtype)), state)
-    actual = jax.tree.map(lambda a: (tuple(a.shape), jnp.dtype(a.dtype)), new)
-    if jax.tree.structure(state) != jax.tree.structure(new) or expected != actual:
-        fail(
-            "scan",
-            "cell",
-            f"to return a state like the one it takes: {expected}",
-            f"{actual}",
-            "The carried state must keep its structure, shapes and dtypes at every step.",
-            kind=LSTMTypeError,
-        )
-    return y
 
 
 @public("jlstm")
@@ -154,12 +128,11 @@ def scan(
         check.flag("scan", name, value)
     check.array("scan", "xs", xs)
     layout = "(time, *batch, features)" if time_major else "(*batch, time, features)"
-    if xs.ndim < 2:
-        fail("scan", "xs", f"of shape {layout}", f"shape {shape_str(xs.shape)}")
+    check.rank("scan", "xs", xs, layout)
     xs = xs if time_major else jnp.moveaxis(xs, -2, 0)
     time, batch_shape = xs.shape[0], tuple(xs.shape[1:-1])
     flags = checked_flags("scan", time, batch_shape, lengths, mask, resets, reverse, time_major)
-    y = _check_cell(cell, params, state, jax.ShapeDtypeStruct(xs.shape[1:], xs.dtype))
+    y = check.cell("scan", cell, params, state, jax.ShapeDtypeStruct(xs.shape[1:], xs.dtype))
     initial_output = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), y)
     final, ys = run_cell(
         cell,

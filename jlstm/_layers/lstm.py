@@ -42,7 +42,7 @@ def lstm(
     The core equations (with any of `lengths`, `mask`, `resets`, `reverse`, dropout,
     zoneout, `dtype`, a projection and an initial state) run in one loop whose derivative
     keeps only the `(h, c)` recurrence in the loop and computes the weight and input
-    gradients as single large matrix products outside it (see `jlstm._kernel`). It is a
+    gradients as single large matrix products outside it (see `jlstm._engine.kernel`). It is a
     `jax.custom_jvp`, so forward and reverse mode, `vmap`, `shard_map`, sharded meshes
     and `jax.export` all work with default arguments. Params with variants
     (`jlstm.init_lstm(..., peephole=True, layer_norm=True, cifg=True)`), `return_gates`

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from jlstm import _validation as checks
-from jlstm._errors import fail
+from jlstm._dropout import inverted as inverted_dropout
 from jlstm._layers.bidirectional import bidirectional
 from jlstm._layers.lstm import lstm
 from jlstm._public import public
@@ -26,13 +25,6 @@ UNSUPPORTED = {
 
 Layer = LSTMParams | Bidirectional
 LayerState = LSTMState | Bidirectional
-
-
-def _dropout(key: jax.Array, ys: jax.Array, rate: float) -> jax.Array:
-    # Inverted dropout: scaling the kept units by 1/(1 - rate) keeps E[ys] unchanged,
-    # so evaluation runs with dropout=0.0 and no rescaling.
-    keep = jax.random.bernoulli(key, 1.0 - rate, ys.shape)
-    return jnp.where(keep, ys / (1.0 - rate), jnp.zeros_like(ys))
 
 
 def _layer(
@@ -118,26 +110,17 @@ def stack(
     layer_states = layer_checks.stack_states("stack", state, params)
     layer_checks.unsupported_options("stack", layer_options, UNSUPPORTED)
     rate = checks.rate("stack", "dropout", dropout)
-    checks.flag("stack", "deterministic", deterministic)
-    if rate and key is None and not deterministic:
-        fail(
-            "stack",
-            "key",
-            "a PRNG key when dropout is nonzero",
-            f"None (dropout={rate})",
-            "Pass key=jax.random.key(...) to train, or deterministic=True to evaluate.",
-        )
+    checks.noise_key("stack", key, deterministic, {"dropout": rate})
     options = dict(
         layer_options, lengths=lengths, time_major=time_major, deterministic=deterministic
     )
     if key is not None:
-        checks.prng_key("stack", key)
         # Per layer: one key for its own options, one for the dropout on its outputs.
         layer_keys, dropout_keys = jax.random.split(key, (2, len(params)))
     final_states = []
     for k, (layer, layer_state) in enumerate(zip(params, layer_states, strict=True)):
         if k and rate and key is not None:
-            xs = _dropout(dropout_keys[k - 1], xs, rate)
+            xs = inverted_dropout(dropout_keys[k - 1], xs, rate)
         if key is not None:
             options["key"] = layer_keys[k]
         with layer_checks.context(f"(in layer {k} of the stack: `params[{k}]`, `state[{k}]`)"):

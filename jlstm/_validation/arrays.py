@@ -86,6 +86,13 @@ def float_array(fn: str, arg: str, value: Any) -> None:
         )
 
 
+def rank(fn: str, arg: str, x: Any, layout: str) -> None:
+    """Check that the array `x` has at least the named axes of `layout`: "(*batch, time, 3)"."""
+    min_rank = layout.count(",") + 1 - layout.count("*")
+    if x.ndim < min_rank:
+        fail(fn, arg, f"of shape {layout}", f"shape {shape_str(x.shape)} (rank {x.ndim})")
+
+
 def inputs(
     fn: str, arg: str, x: Any, layout: str, input_size: int, params_dtype: Any, dtype: Any
 ) -> jax.Array:
@@ -98,10 +105,8 @@ def inputs(
     """
     x = as_array(fn, arg, x)
     float_array(fn, arg, x)
-    min_rank = layout.count(",") + 1 - layout.count("*")
     expected = layout.replace("input_size", str(input_size))
-    if x.ndim < min_rank:
-        fail(fn, arg, f"of shape {expected}", f"shape {shape_str(x.shape)} (rank {x.ndim})")
+    rank(fn, arg, x, expected)
     if x.shape[-1] != input_size:
         fail(
             fn,

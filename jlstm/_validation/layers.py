@@ -8,14 +8,15 @@ them for the tuples and `Bidirectional` pairs that `jlstm.stack` and
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jax
 
-from jlstm._errors import LSTMError, LSTMTypeError, fail, shape_str
+from jlstm import _types as types
+from jlstm._errors import LSTMError, LSTMTypeError, LSTMValueError, fail, shape_str
 from jlstm._types import Bidirectional, LSTMParams, LSTMState
-from jlstm._validation import BARE_STATE_HINT, params, state_type
+from jlstm._validation import BARE_STATE_HINT, params, size, state_type
 
 MERGE_MODES = ("concat", "sum", "mean", "mul")
 
@@ -41,7 +42,21 @@ def merge_mode(fn: str, value: Any, *, allow_none: bool = True) -> None:
             "Each layer feeds the next one array; to keep the directions of the last layer "
             "apart, run it with jlstm.bidirectional(..., merge_mode=None)."
         )
-    fail(fn, "merge_mode", f"one of {choices}", repr(value), hint)
+    kind = LSTMValueError if value is None or isinstance(value, str) else LSTMTypeError
+    fail(fn, "merge_mode", f"one of {choices}", repr(value), hint, kind=kind)
+
+
+def per_layer(fn: str, arg: str, value: Any, num_layers: int, *, allow_none: bool) -> list[Any]:
+    """One size per layer: a sequence must have `num_layers` items, a single value repeats."""
+    if not isinstance(value, Sequence):
+        size(fn, arg, value, allow_none=allow_none)
+        return [value] * num_layers
+    if len(value) != num_layers:
+        expected = f"one size per layer (num_layers={num_layers}), or a single size"
+        fail(fn, arg, expected, f"{len(value)} sizes {list(value)}")
+    for k, item in enumerate(value):
+        size(fn, f"{arg}[{k}]", item, allow_none=allow_none)
+    return list(value)
 
 
 def unsupported_options(fn: str, options: dict[str, Any], reasons: dict[str, str]) -> None:
@@ -102,10 +117,8 @@ def layer(fn: str, arg: str, value: Any) -> tuple[int, tuple[int, ...]]:
 
 def merged_size(fn: str, arg: str, out_sizes: tuple[int, ...], mode: str) -> int:
     """The features of a layer's output once its directions are merged with `mode`."""
-    if len(out_sizes) == 1 or mode == "concat":
-        return sum(out_sizes)
-    forward, backward = out_sizes
-    if forward != backward:
+    if len(out_sizes) == 2 and mode != "concat" and out_sizes[0] != out_sizes[1]:
+        forward, backward = out_sizes
         fail(
             fn,
             arg,
@@ -113,7 +126,7 @@ def merged_size(fn: str, arg: str, out_sizes: tuple[int, ...], mode: str) -> int
             f"output sizes {forward} and {backward}",
             "Give both directions the same (proj_)size, or use merge_mode='concat'.",
         )
-    return forward
+    return types.merged_size(out_sizes, mode)
 
 
 def stack_params(fn: str, value: Any, mode: str, dtype: Any) -> None:

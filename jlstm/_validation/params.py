@@ -33,16 +33,21 @@ def state_type(fn: str, arg: str, value: Any) -> None:
     fail(fn, arg, "an LSTMState(h=..., c=...)", type(value).__name__, hint, kind=LSTMTypeError)
 
 
-def params(fn: str, value: Any) -> tuple[int, int, int]:
-    """Check an `LSTMParams` and return its `(input_size, hidden_size, out_size)`.
-
-    Shapes must agree with each other and every leaf must share one floating dtype.
-    """
+def params_type(fn: str, value: Any) -> None:
+    """Check that `params` is one layer's `LSTMParams` (not a dict, a pair or a stack)."""
     if not isinstance(value, LSTMParams):
         hint = "Create one with jlstm.init_lstm or jlstm.LSTMParams(weight_ih, weight_hh, bias)."
         if isinstance(value, Mapping):
             hint = "Convert another library's weights with jlstm.convert (from_torch, ...)."
         fail(fn, "params", "an LSTMParams", type(value).__name__, hint, kind=LSTMTypeError)
+
+
+def params(fn: str, value: Any) -> tuple[int, int, int]:
+    """Check an `LSTMParams` and return its `(input_size, hidden_size, out_size)`.
+
+    Shapes must agree with each other and every leaf must share one floating dtype.
+    """
+    params_type(fn, value)
     for name in ("weight_ih", "weight_hh"):
         float_array(fn, f"params.{name}", getattr(value, name))
     blocks = gate_blocks(value)

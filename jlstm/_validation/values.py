@@ -96,3 +96,67 @@ def renamed(fn: str, old: str, new: str, old_value: Any, new_value: Any, default
     message = f"jlstm.{fn}: `{old}=` is deprecated; use {new}= instead."
     warnings.warn(message, DeprecationWarning, stacklevel=3)
     return old_value
+
+
+def projection(
+    fn: str, proj_size: Any, hidden_size: int, *, hidden_arg: str = "hidden_size", layer: int = -1
+) -> None:
+    """Check an optional `proj_size`: a positive int smaller than the hidden size it projects.
+
+    `hidden_arg` names the hidden size as `fn` calls it; `layer` >= 0 says which layer.
+    """
+    size(fn, "proj_size", proj_size, allow_none=True)
+    if proj_size is not None and proj_size >= hidden_size:
+        where = f" in layer {layer}" if layer >= 0 else ""
+        fail(fn, "proj_size", f"smaller than {hidden_arg}={hidden_size}{where}", proj_size)
+
+
+def unroll(fn: str, value: Any) -> None:
+    """Check `unroll`: an int >= 1, or a bool (True: the whole loop, False: 1)."""
+    if isinstance(value, bool | np.bool_):
+        return
+    if not isinstance(value, int | np.integer):
+        fail(fn, "unroll", "an int >= 1 or a bool", repr(value), kind=LSTMTypeError)
+    if value < 1:
+        fail(fn, "unroll", "an int >= 1 or a bool", value)
+
+
+def noise_key(fn: str, key: Any, deterministic: Any, rates: dict[str, float]) -> None:
+    """Check the `key` and `deterministic` of a call with the dropout or zoneout `rates`.
+
+    A nonzero rate without a key cannot draw its masks, so it must be switched off by
+    name: `deterministic=True` evaluates without them.
+    """
+    flag(fn, "deterministic", deterministic)
+    if key is not None:
+        prng_key(fn, key)
+    active = ", ".join(f"{name}={value}" for name, value in rates.items() if value)
+    if key is None and not deterministic and active:
+        fail(
+            fn,
+            "key",
+            "a PRNG key when a dropout or zoneout rate is nonzero",
+            f"None ({active})",
+            "Pass key=jax.random.key(...) to train, or deterministic=True to evaluate.",
+        )
+
+
+def batch_shape(fn: str, value: Any) -> tuple[int, ...]:
+    """Check a batch shape: a tuple of non-negative ints, or one int (read as `(value,)`)."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        value = (value,)  # like NumPy's shapes: `zero_state(params, 8)`
+    expected = "a tuple of non-negative ints"
+    if not isinstance(value, tuple | list):
+        fail(fn, "batch_shape", expected, repr(value), kind=LSTMTypeError)
+    value = tuple(value)
+    if any(isinstance(dim, bool) or not isinstance(dim, int | np.integer) for dim in value):
+        fail(fn, "batch_shape", expected, repr(value), kind=LSTMTypeError)
+    if any(dim < 0 for dim in value):
+        fail(fn, "batch_shape", expected, value)
+    return value
+
+
+def function(fn: str, arg: str, value: Any, signature: str) -> None:
+    """Check that `value` is callable; `signature` spells the call it must accept."""
+    if not callable(value):
+        fail(fn, arg, f"a function {signature}", type(value).__name__, kind=LSTMTypeError)

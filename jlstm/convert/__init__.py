@@ -34,12 +34,9 @@ Example:
   True
 """
 
-from jlstm.convert._cudnn import from_cudnn, to_cudnn
-from jlstm.convert._equinox import from_equinox, to_equinox
-from jlstm.convert._flax import from_flax, state_from_flax, state_to_flax, to_flax
-from jlstm.convert._keras import from_keras, to_keras
-from jlstm.convert._torch import from_torch, to_torch
-from jlstm.convert._torch_state import from_torch_state, to_torch_state
+from jlstm.convert._cells import from_equinox, from_flax, to_equinox, to_flax
+from jlstm.convert._stacks import from_cudnn, from_keras, from_torch, to_cudnn, to_keras, to_torch
+from jlstm.convert._states import from_torch_state, state_from_flax, state_to_flax, to_torch_state
 
 __all__ = [
     "from_cudnn",

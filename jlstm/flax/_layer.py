@@ -12,14 +12,12 @@ import jax
 import jax.numpy as jnp
 
 from jlstm import _validation as checks
-from jlstm._errors import fail, shape_str
 from jlstm._init import Initializer
 from jlstm._init_stack import init_stack
 from jlstm._layers.bidirectional import MERGES, bidirectional
 from jlstm._layers.lstm import lstm
 from jlstm._layers.stack import stack
-from jlstm._types import Bidirectional, LSTMParams, LSTMState
-from jlstm._validation import float_dtype, size
+from jlstm._types import Bidirectional, LSTMParams, LSTMState, merged_size
 from jlstm._validation import layers as layer_checks
 
 Params = LSTMParams | Bidirectional | tuple[LSTMParams | Bidirectional, ...]
@@ -57,59 +55,17 @@ class Options(CallOptions, Protocol):
     checks: bool
 
 
-def check_options(fn: str, options: Options) -> None:
-    """Check the options that decide the traced program; raise naming `fn` and the option."""
-    size(fn, "features", options.features)
-    size(fn, "num_layers", options.num_layers)
-    size(fn, "proj_size", options.proj_size, allow_none=True)
-    if options.proj_size is not None and options.proj_size >= options.features:
-        fail(fn, "proj_size", f"smaller than features={options.features}", options.proj_size)
-    flags = ("bidirectional", "bias", "time_major", "return_sequences", "return_state")
-    for name in (*flags, "remat", "checks"):
-        checks.flag(fn, name, getattr(options, name))
-    layer_checks.merge_mode(fn, options.merge_mode, allow_none=False)
-    for name in ("dropout", "input_dropout", "recurrent_dropout"):
-        checks.rate(fn, name, getattr(options, name))
-    if options.dropout and options.num_layers == 1:
-        fail(
-            fn,
-            "dropout",
-            "0.0 for one layer (it drops the outputs between stacked layers)",
-            options.dropout,
-            "Keras' `dropout` of the inputs is called `input_dropout` here.",
-        )
-    float_dtype(fn, "param_dtype", options.param_dtype)
-    checks.compute_dtype(fn, options.dtype)
-
-
 def input_size(fn: str, xs: Any) -> int:
     """The features of `xs`, which sizes the first layer at init."""
     xs = checks.as_array(fn, "xs", xs)
     checks.array(fn, "xs", xs)
-    if xs.ndim < 2:
-        fail(fn, "xs", "of shape (*batch, time, input_size)", f"shape {shape_str(xs.shape)}")
+    checks.rank(fn, "xs", xs, "(*batch, time, input_size)")
     return xs.shape[-1]
 
 
 def noisy(options: CallOptions) -> bool:
     """Whether a call draws dropout masks, so that it needs a key unless deterministic."""
     return bool(options.dropout or options.input_dropout or options.recurrent_dropout)
-
-
-def deterministic_flag(fn: str, attribute: bool | None, argument: bool | None) -> bool:
-    """The call's `deterministic`: the call argument if given, else the attribute."""
-    value = attribute if argument is None else argument
-    if value is None:
-        fail(
-            fn,
-            "deterministic",
-            "True or False (the module has dropout)",
-            None,
-            "Pass it to the constructor or at call time: deterministic=True for evaluation, "
-            "False for training.",
-        )
-    checks.flag(fn, "deterministic", value)
-    return bool(value)
 
 
 def init_params(options: Options, key: jax.Array, input_size: int) -> Params:
@@ -120,8 +76,7 @@ def init_params(options: Options, key: jax.Array, input_size: int) -> Params:
     key of `jax.random.split(key, num_layers)`.
     """
     out_size = options.proj_size or options.features
-    if options.bidirectional and options.merge_mode == "concat":
-        out_size *= 2
+    out_size = merged_size((out_size,) * (2 if options.bidirectional else 1), options.merge_mode)
     layers = []
     for k, layer_key in enumerate(jax.random.split(key, options.num_layers)):
         (layer,) = init_stack(

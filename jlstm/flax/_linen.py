@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jlstm._errors import fail
 from jlstm._init import GLOROT_UNIFORM, ORTHOGONAL, Initializer
 from jlstm._public import public
+from jlstm._validation import modules as check
 from jlstm.flax import _layer as layer
 
 __all__ = ["LSTM"]
@@ -138,22 +138,18 @@ class LSTM(nn.Module):
           The output, or a tuple of it and the final states; see the class docstring.
         """
         fn = "flax.LSTM"
-        layer.check_options(fn, self)
+        check.options(fn, self)
         init = functools.partial(layer.init_params, self)
         params = self.param(PARAM_NAME, init, layer.input_size(fn, xs))
         key = None
-        if layer.noisy(self) and not layer.deterministic_flag(
-            fn, self.deterministic, deterministic
-        ):
+        if layer.noisy(self) and not check.deterministic(fn, self.deterministic, deterministic):
             # Like nn.Dropout, init may draw from the "params" rng instead.
-            if not (self.has_rng("dropout") or self.has_rng("params")):
-                fail(
-                    fn,
-                    "rngs",
-                    'a "dropout" rng when deterministic is False',
-                    "none",
-                    'Pass apply(..., rngs={"dropout": key}), or deterministic=True.',
-                )
+            check.dropout_rng(
+                fn,
+                self.has_rng("dropout") or self.has_rng("params"),
+                'a "dropout" rng when deterministic is False',
+                'Pass apply(..., rngs={"dropout": key}), or deterministic=True.',
+            )
             key = self.make_rng("dropout")
         run_checks = self.checks and not self.is_initializing()
         return layer.call(

@@ -9,9 +9,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jlstm._errors import LSTMTypeError, fail, shape_str
+from jlstm._errors import shape_str
 from jlstm._init import GLOROT_UNIFORM, ORTHOGONAL, Initializer
 from jlstm._public import public
+from jlstm._validation import modules as check
 from jlstm._validation import size
 from jlstm.flax import _layer as layer
 
@@ -40,8 +41,7 @@ def _key(rngs: nnx.Rngs | nnx.RngStream | jax.Array) -> jax.Array:
         return rngs()
     if isinstance(rngs, jax.Array):
         return rngs
-    expected = "an nnx.Rngs, an nnx.RngStream or a PRNG key"
-    fail(FN, "rngs", expected, type(rngs).__name__, kind=LSTMTypeError)
+    check.rngs(FN, rngs, False, "an nnx.Rngs, an nnx.RngStream or a PRNG key")
 
 
 @public("jlstm.flax")
@@ -140,16 +140,14 @@ class NNXLSTM(nnx.Module):
             checks=checks,
         )
         size(FN, "in_features", in_features)
-        layer.check_options(FN, options)
-        if not isinstance(rngs, nnx.Rngs):
-            fail(
-                FN,
-                "rngs",
-                "an nnx.Rngs",
-                repr(rngs) if isinstance(rngs, int) else type(rngs).__name__,
-                "Pass rngs=nnx.Rngs(0) (or nnx.Rngs(params=0, dropout=1)).",
-                kind=LSTMTypeError,
-            )
+        check.options(FN, options)
+        check.rngs(
+            FN,
+            rngs,
+            isinstance(rngs, nnx.Rngs),
+            "an nnx.Rngs",
+            "Pass rngs=nnx.Rngs(0) (or nnx.Rngs(params=0, dropout=1)).",
+        )
         # What a call reads; the sizes and initialisers live on in the params.
         self.merge_mode = merge_mode
         self.dropout = dropout
@@ -177,14 +175,7 @@ class NNXLSTM(nnx.Module):
 
     def load(self, params: layer.Params) -> None:
         """Write `params` (a jlstm pytree of the same structure and shapes) into the module."""
-        current = self.params
-        same_structure = jax.tree.structure(params) == jax.tree.structure(current)
-        if not same_structure or any(
-            (new.shape, new.dtype) != (old.shape, old.dtype)
-            for new, old in zip(jax.tree.leaves(params), jax.tree.leaves(current), strict=True)
-        ):
-            expected = f"of the module's structure and shapes {_shapes(current)}"
-            fail(FN + ".load", "params", expected, _shapes(params))
+        check.same_tree(FN + ".load", "params", params, self.params, _shapes)
         variables = jax.tree.leaves(self.lstm, is_leaf=_is_variable)
         for variable, value in zip(variables, jax.tree.leaves(params), strict=True):
             variable.set_value(jnp.asarray(value))
@@ -219,19 +210,15 @@ class NNXLSTM(nnx.Module):
           The output, or a tuple of it and the final states; see `jlstm.flax.LSTM`.
         """
         key = None
-        if layer.noisy(self) and not layer.deterministic_flag(
-            FN, self.deterministic, deterministic
-        ):
+        if layer.noisy(self) and not check.deterministic(FN, self.deterministic, deterministic):
             source = self.rngs if rngs is None else rngs
-            if source is None:
-                fail(
-                    FN,
-                    "rngs",
-                    "a dropout rng when deterministic is False",
-                    "none",
-                    "Pass rngs=nnx.Rngs(dropout=...) to the constructor or the call, "
-                    "or call model.eval().",
-                )
+            check.dropout_rng(
+                FN,
+                source is not None,
+                "a dropout rng when deterministic is False",
+                "Pass rngs=nnx.Rngs(dropout=...) to the constructor or the call, "
+                "or call model.eval().",
+            )
             key = _key(source)
         return layer.call(
             FN,

@@ -17,10 +17,10 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jlstm import _validation as checks
-from jlstm._errors import LSTMTypeError, LSTMValueError, fail
+from jlstm._errors import LSTMTypeError, fail
 from jlstm._public import public
-from jlstm._validation import size
+from jlstm._validation import array, size
+from jlstm._validation import training as checks
 from jlstm.train import _processes as processes
 
 __all__ = ["latest_step", "restore_checkpoint", "save_checkpoint"]
@@ -38,7 +38,7 @@ def _describe(fn: str, arg: str, tree: Any) -> tuple[list[Any], Any, list[dict[s
     leaves, descriptions = [], []
     for path, leaf in paths_leaves:
         name = jax.tree_util.keystr(path)
-        checks.array(fn, f"{arg}{name}", leaf)
+        array(fn, f"{arg}{name}", leaf)
         descriptions.append({"path": name, "shape": list(leaf.shape), "dtype": str(leaf.dtype)})
         leaves.append(leaf)
     return leaves, treedef, descriptions
@@ -53,19 +53,9 @@ def _manager(directory: Path, max_to_keep: int | None = None) -> ocp.CheckpointM
 
 def _step_of(fn: str, state: Any, step: int | None) -> int:
     if step is not None:
-        if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
-            fail(fn, "step", "a non-negative int", repr(step))
-        return int(step)
+        return checks.count(fn, "step", step)
     steps = np.unique(np.asarray(processes.to_host(getattr(state, "step", None))))
-    if steps.dtype.kind not in "iu" or steps.size != 1:
-        fail(
-            fn,
-            "step",
-            "given when `state` has no single integer `state.step`",
-            None,
-            "Pass step=..., or save a TrainState.",
-        )
-    return int(steps[0])
+    return checks.state_step(fn, steps)
 
 
 @public("jlstm.train")
@@ -99,6 +89,7 @@ def save_checkpoint(
       (True, 0)
     """
     fn = "train.save_checkpoint"
+    checks.directory(fn, "directory", directory)
     size(fn, "max_to_keep", max_to_keep, allow_none=True)
     step = _step_of(fn, state, step)
     leaves, _, descriptions = _describe(fn, "state", state)
@@ -106,8 +97,7 @@ def save_checkpoint(
         description["key_impl"] = str(jax.random.key_impl(leaf)) if _is_key(leaf) else None
     arrays = {f"{i:06d}": jax.random.key_data(x) if _is_key(x) else x for i, x in enumerate(leaves)}
     with _manager(directory, max_to_keep) as manager:
-        if step in manager.all_steps():
-            fail(fn, "step", f"a step not yet saved in {directory}", step, kind=LSTMValueError)
+        checks.new_step(fn, step, manager.all_steps(), directory)
         manager.save(
             step,
             args=ocp.args.Composite(
@@ -128,50 +118,49 @@ def latest_step(directory: Path) -> int | None:
       >>> print(train.latest_step(tempfile.mkdtemp()))
       None
     """
+    return max(_saved_steps("train.latest_step", directory), default=None)
+
+
+def _saved_steps(fn: str, directory: Path) -> list[int]:
+    """The complete checkpoints in `directory`, which is left as it is (created by no one)."""
+    checks.directory(fn, "directory", directory)
     if not pathlib.Path(directory).is_dir():
-        return None
+        return []
     with _manager(directory) as manager:
-        return manager.latest_step()
+        return list(manager.all_steps())
+
+
+def _differing_paths(saved: list[str], wanted: list[str]) -> str:
+    missing = [path for path in saved if path not in wanted]
+    extra = [path for path in wanted if path not in saved]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} saved leaves missing (first: {missing[0]})")
+    if extra:
+        parts.append(f"{len(extra)} leaves the checkpoint lacks (first: {extra[0]})")
+    return "a template with " + (" and ".join(parts) or "the saved leaves in another order")
 
 
 def _compare(fn: str, saved: list[dict[str, Any]], wanted: list[dict[str, Any]], at: str) -> None:
-    saved_paths = [leaf["path"] for leaf in saved]
-    wanted_paths = [leaf["path"] for leaf in wanted]
-    if saved_paths != wanted_paths:
-        missing = [p for p in saved_paths if p not in wanted_paths]
-        extra = [p for p in wanted_paths if p not in saved_paths]
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} saved leaves missing (first: {missing[0]})")
-        if extra:
-            parts.append(f"{len(extra)} leaves the checkpoint lacks (first: {extra[0]})")
-        actual = "a template with " + (" and ".join(parts) or "the saved leaves in another order")
-        fail(
-            fn,
-            "template",
-            f"a pytree of the structure saved in {at}",
-            actual,
-            "Build the template the way the saved state was built (same model and optimizer).",
-            kind=LSTMTypeError,
-        )
+    """Check the `template` of a restore against the `saved` leaves (path, shape, dtype) `at`.
+
+    A mismatch found on disk while restoring, so it is raised here rather than by a check of
+    `jlstm._validation.training`.
+    """
+    paths = [leaf["path"] for leaf in saved], [leaf["path"] for leaf in wanted]
+    if paths[0] != paths[1]:
+        hint = "Build the template the way the saved state was built (same model and optimizer)."
+        expected = f"a pytree of the structure saved in {at}"
+        fail(fn, "template", expected, _differing_paths(*paths), hint, kind=LSTMTypeError)
     for have, want in zip(saved, wanted, strict=True):
         arg = f"template{want['path']}"
         if have["shape"] != want["shape"]:
-            fail(
-                fn,
-                arg,
-                f"of shape {tuple(have['shape'])} as saved in {at}",
-                f"shape {tuple(want['shape'])}",
-            )
+            expected = f"of shape {tuple(have['shape'])} as saved in {at}"
+            fail(fn, arg, expected, f"shape {tuple(want['shape'])}")
         if have["dtype"] != want["dtype"]:
-            fail(
-                fn,
-                arg,
-                f"of dtype {have['dtype']} as saved in {at}",
-                f"dtype {want['dtype']}",
-                "Orbax would cast silently; restore with the saved dtype, then cast explicitly.",
-                kind=LSTMTypeError,
-            )
+            hint = "Orbax would cast silently; restore with the saved dtype, then cast explicitly."
+            expected = f"of dtype {have['dtype']} as saved in {at}"
+            fail(fn, arg, expected, f"dtype {want['dtype']}", hint, kind=LSTMTypeError)
 
 
 def _target(leaf: Any) -> jax.ShapeDtypeStruct:
@@ -219,14 +208,9 @@ def restore_checkpoint(directory: Path, template: Any, *, step: int | None = Non
       jlstm.LSTMTypeError: ...`template.params.weight_ih` must be of dtype float32 ...
     """
     fn = "train.restore_checkpoint"
-    available = latest_step(directory)
-    if available is None:
-        fail(fn, "directory", "a directory with a complete checkpoint", repr(str(directory)))
+    step = checks.saved_step(fn, step, _saved_steps(fn, directory), directory)
     leaves, treedef, wanted = _describe(fn, "template", template)
     with _manager(directory) as manager:
-        step = available if step is None else step
-        if step not in manager.all_steps():
-            fail(fn, "step", f"one of the saved steps {sorted(manager.all_steps())}", step)
         at = f"step {step} of {directory}"
         saved = manager.restore(step, args=ocp.args.Composite(leaves=ocp.args.JsonRestore()))
         saved = saved.leaves["leaves"]

@@ -19,14 +19,12 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from jlstm._errors import LSTMTypeError, fail, shape_str
 from jlstm._public import public
+from jlstm._validation import flag, function
 from jlstm._validation import training as checks
-from jlstm.train import _state as _train_state
 from jlstm.train._parallel import (
     MEMBER_AXIS,
     batch_sharding,
-    check_mesh,
     member_sharding,
     place,
     put,
@@ -36,29 +34,6 @@ from jlstm.train._state import TrainState, init_train_state
 from jlstm.train._step import LOSS_SIGNATURE, LossFn, Step, update
 
 __all__ = ["ensemble_member", "init_ensemble", "make_ensemble_step"]
-
-
-def _check_member_mesh(fn: str, mesh: Any) -> None:
-    check_mesh(fn, mesh)
-    if MEMBER_AXIS not in mesh.axis_names:
-        fail(
-            fn,
-            "mesh",
-            f'a mesh with a "{MEMBER_AXIS}" axis, e.g. train.data_mesh(axis_name="member")',
-            f"a mesh with axes {mesh.axis_names}",
-        )
-
-
-def _check_members(fn: str, mesh: Mesh, members: int) -> None:
-    devices = mesh.shape[MEMBER_AXIS]
-    if members % devices:
-        fail(
-            fn,
-            "mesh",
-            f'a "{MEMBER_AXIS}" axis whose size divides the {members} members',
-            f"size {devices}",
-            "Train a multiple of that many members, or build the mesh over fewer devices.",
-        )
 
 
 @public("jlstm.train")
@@ -98,14 +73,13 @@ def init_ensemble(
       ((5, 8, 3), (5,))
     """
     fn = "train.init_ensemble"
-    checks.function(fn, "init_params", init_params, "init_params(key) -> params")
+    function(fn, "init_params", init_params, "init_params(key) -> params")
     checks.optimizer(fn, optimizer)
-    if not hasattr(keys, "shape") or len(keys.shape) < 1:
-        fail(fn, "keys", "a batch of PRNG keys, e.g. jax.random.split(key, n)", repr(keys))
+    checks.ensemble_keys(fn, keys)
     if mesh is None:
         return _init_members(init_params, optimizer, keys)
-    _check_member_mesh(fn, mesh)
-    _check_members(fn, mesh, keys.shape[0])
+    checks.mesh(fn, mesh, MEMBER_AXIS)
+    checks.members(fn, mesh, MEMBER_AXIS, keys.shape[0])
     init = jax.jit(partial(_members, init_params, optimizer), out_shardings=member_sharding(mesh))
     return init(replicate(keys, mesh))
 
@@ -173,30 +147,30 @@ def make_ensemble_step(
       ((4,), [1, 1, 1, 1])
     """
     fn = "train.make_ensemble_step"
-    checks.function(fn, "loss_fn", loss_fn, LOSS_SIGNATURE)
+    function(fn, "loss_fn", loss_fn, LOSS_SIGNATURE)
     checks.optimizer(fn, optimizer)
+    flag(fn, "shared_batch", shared_batch)
+    flag(fn, "donate", donate)
     checked = checks.checked_loss(fn, loss_fn)
 
     def member_step(state: TrainState, batch: Any) -> tuple[TrainState, tuple[jax.Array, Any]]:
         return update(checked, optimizer, state, batch)
 
     def step(state: TrainState, batch: Any) -> tuple[TrainState, tuple[jax.Array, Any]]:
-        _train_state.check(fn, state)
+        checks.train_state(fn, state, TrainState)
         return jax.vmap(member_step, in_axes=(0, None if shared_batch else 0))(state, batch)
 
     jitted = jax.jit(step, donate_argnums=0 if donate else ())
     if mesh is None:
         return jitted
-    _check_member_mesh(fn, mesh)
+    checks.mesh(fn, mesh, MEMBER_AXIS)
     members, batches = member_sharding(mesh), batch_sharding(mesh, per_member=not shared_batch)
 
     def placed_step(state: TrainState, batch: Any) -> tuple[TrainState, tuple[jax.Array, Any]]:
-        _train_state.check(fn, state)
+        checks.train_state(fn, state, TrainState)
         step_shape = np.shape(state.step)
-        if len(step_shape) != 1:
-            expected = "a stacked ensemble (state.step of shape (N,)), from init_ensemble"
-            fail(fn, "state", expected, f"state.step of shape {shape_str(step_shape)}")
-        _check_members(fn, mesh, step_shape[0])
+        checks.stacked(fn, step_shape)
+        checks.members(fn, mesh, MEMBER_AXIS, step_shape[0])
         if any(leaf.sharding != members for leaf in jax.tree.leaves(state)):
             state = put(state, members)
         return jitted(state, place(fn, "batch", batch, batches))
@@ -208,6 +182,8 @@ def make_ensemble_step(
 def ensemble_member(state: Any, index: int) -> Any:
     """Member `index` of a stacked ensemble pytree (a `TrainState`, params, ...).
 
+    `index` is an int in [-N, N) for N members, counted from the end when negative.
+
     Example:
       >>> import jax.numpy as jnp
       >>> from jlstm import train
@@ -215,6 +191,5 @@ def ensemble_member(state: Any, index: int) -> Any:
       >>> train.ensemble_member(stacked, 2)
       {'w': Array([4., 5.], dtype=float32)}
     """
-    if isinstance(index, bool) or not isinstance(index, int):
-        fail("train.ensemble_member", "index", "an int", repr(index), kind=LSTMTypeError)
+    checks.member_index("train.ensemble_member", index, state)
     return jax.tree.map(lambda leaf: leaf[index], state)

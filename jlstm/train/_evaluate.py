@@ -11,13 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from jlstm._errors import LSTMTypeError, fail
 from jlstm._public import public
+from jlstm._validation import function
 from jlstm._validation import training as checks
 from jlstm.train import _processes as processes
 from jlstm.train._parallel import (
     batch_sharding,
-    check_mesh,
     member_sharding,
     place,
     put,
@@ -76,11 +75,10 @@ def evaluate(
       (4,)
     """
     name = "train.evaluate"
-    checks.function(name, "fn", fn, "fn(params, batch) -> metrics")
-    if not isinstance(batches, Iterable):
-        fail(name, "batches", "an iterable of batches", type(batches).__name__, kind=LSTMTypeError)
+    function(name, "fn", fn, "fn(params, batch) -> metrics")
+    checks.batches(name, batches)
     if mesh is not None:
-        check_mesh(name, mesh)
+        checks.mesh(name, mesh)
         params = put(params, member_sharding(mesh))
         sharding = batch_sharding(mesh, per_member=False)
     spans, limited = processes.spans_processes(params), queue_limited(params)
@@ -93,6 +91,5 @@ def evaluate(
             jax.block_until_ready(total)  # as in `fit`: at most two batches in flight
         total = metrics if total is None else jax.tree.map(jnp.add, total, metrics)
         count += 1
-    if total is None:
-        fail(name, "batches", "at least one batch", "an empty iterable")
+    checks.some_batches(name, count)
     return jax.tree.map(lambda value: np.asarray(value) / count, processes.to_host(total))

@@ -15,14 +15,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jlstm._errors import LSTMTypeError, fail
 from jlstm._public import public
-from jlstm._validation import size
+from jlstm._validation import function
 from jlstm._validation import training as checks
 from jlstm.train import _processes as processes
-from jlstm.train import _state as _train_state
 from jlstm.train._checkpoint import Path, save_checkpoint
-from jlstm.train._parallel import check_mesh, put, queue_limited, shard_batch
+from jlstm.train._parallel import put, queue_limited, shard_batch
 from jlstm.train._state import TrainState
 
 __all__ = ["History", "fit"]
@@ -69,14 +67,13 @@ def _step_number(state: TrainState) -> int:
     return int(np.max(processes.to_host(state.step)))
 
 
-def _own_copy(fn: str, state: TrainState, mesh: Mesh | None) -> TrainState:
+def _own_copy(state: TrainState, mesh: Mesh | None) -> TrainState:
     # Steps donate their input state: train on a copy, so the caller's arrays stay valid.
     # Copy where the arrays are, then replicate: `jax.device_put` onto several devices
     # reuses the buffer already on one of them, even when asked not to alias.
     state = put(state, copy=True)
     if mesh is None:
         return state
-    check_mesh(fn, mesh)
     return put(state, NamedSharding(mesh, PartitionSpec()))
 
 
@@ -88,9 +85,7 @@ def _losses_to_host(losses: list[jax.Array]) -> np.ndarray:
 
 def _evaluate(eval_fn: EvalFn, state: TrainState) -> tuple[int, dict[str, Any]]:
     result = eval_fn(state)
-    if not isinstance(result, Mapping):
-        expected = "a function returning a dict of metrics"
-        fail("train.fit", "eval_fn", expected, type(result).__name__, kind=LSTMTypeError)
+    checks.metrics("train.fit", result)
     values = {name: processes.to_host(value) for name, value in result.items()}
     metrics = {name: v.item() if v.ndim == 0 else v for name, v in values.items()}
     return _step_number(state), metrics
@@ -105,22 +100,6 @@ def _progress_bar(enabled: bool) -> Progress:
         TextColumn("{task.fields[status]}"),
         disable=not enabled,
     )
-
-
-def _check_options(
-    eval_fn: Any, eval_every: Any, checkpoint_dir: Any, checkpoint_every: Any, progress: Any
-) -> None:
-    fn = "train.fit"
-    size(fn, "eval_every", eval_every, allow_none=True)
-    size(fn, "checkpoint_every", checkpoint_every, allow_none=True)
-    if eval_fn is not None:
-        checks.function(fn, "eval_fn", eval_fn, "eval_fn(state) -> dict of metrics")
-    elif eval_every is not None:
-        fail(fn, "eval_fn", "given when eval_every is", None)
-    if checkpoint_dir is None and checkpoint_every is not None:
-        fail(fn, "checkpoint_dir", "given when checkpoint_every is", None)
-    if progress is not None and not isinstance(progress, bool):
-        fail(fn, "progress", "True, False or None", repr(progress), kind=LSTMTypeError)
 
 
 @public("jlstm.train")
@@ -190,14 +169,22 @@ def fit(
       ((20,), [10, 20])
     """
     fn = "train.fit"
-    checks.function(fn, "step", step, "step(state, batch) -> (state, (loss, aux))")
-    _train_state.check(fn, state)
-    size(fn, "num_steps", num_steps, allow_none=True)
-    _check_options(eval_fn, eval_every, checkpoint_dir, checkpoint_every, progress)
-    if not isinstance(batches, Iterable):
-        fail(fn, "batches", "an iterable of batches", type(batches).__name__, kind=LSTMTypeError)
+    function(fn, "step", step, "step(state, batch) -> (state, (loss, aux))")
+    checks.train_state(fn, state, TrainState)
+    checks.batches(fn, batches)
+    checks.fit_options(
+        fn,
+        num_steps=num_steps,
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
+        progress=progress,
+    )
+    if mesh is not None:
+        checks.mesh(fn, mesh)
     total = num_steps if num_steps is not None or not isinstance(batches, Sized) else len(batches)
-    state = _own_copy(fn, state, mesh)
+    state = _own_copy(state, mesh)
     spans, limited = processes.spans_processes(state), queue_limited(state)
     enabled = Console().is_terminal if progress is None else progress
     clock, losses, metrics = _Clock(), [], []

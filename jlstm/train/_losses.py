@@ -10,11 +10,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jlstm import _validation as checks
-from jlstm._errors import LSTMTypeError, fail, shape_str
 from jlstm._public import public
+from jlstm._validation import lengths as checked_lengths
+from jlstm._validation import training as checks
 
 __all__ = [
     "last_valid",
@@ -29,26 +28,7 @@ __all__ = [
 def _lengths(fn: str, lengths: Any, batch_shape: tuple[int, ...], time: int) -> jax.Array:
     if lengths is None:
         return jnp.full(batch_shape, time, jnp.int32)
-    return checks.lengths(fn, lengths, batch_shape, time)
-
-
-def _sequences(fn: str, arg: str, value: Any, layout: str) -> None:
-    checks.float_array(fn, arg, value)
-    if value.ndim < layout.count(",") + 1 - layout.count("*"):
-        fail(fn, arg, f"of shape {layout}", f"shape {shape_str(value.shape)} (rank {value.ndim})")
-
-
-def _labels(fn: str, labels: Any, shape: tuple[int, ...], layout: str) -> None:
-    checks.array(fn, "labels", labels)
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        fail(fn, "labels", "an integer array", f"dtype {labels.dtype}", kind=LSTMTypeError)
-    if tuple(labels.shape) != shape:
-        fail(
-            fn,
-            "labels",
-            f"of shape {shape_str(shape)} {layout}",
-            f"shape {shape_str(labels.shape)}",
-        )
+    return checked_lengths(fn, lengths, batch_shape, time)
 
 
 def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
@@ -73,11 +53,8 @@ def sequence_mask(lengths: jax.Array, time: int) -> jax.Array:
       Array([[ True,  True, False],
              [False, False, False]], dtype=bool)
     """
-    if isinstance(time, bool) or not isinstance(time, int | np.integer):
-        fail("train.sequence_mask", "time", "a non-negative int", repr(time), kind=LSTMTypeError)
-    if time < 0:
-        fail("train.sequence_mask", "time", "a non-negative int", time)
-    lengths = jnp.asarray(lengths)
+    time = checks.count("train.sequence_mask", "time", time)
+    lengths = checks.mask_lengths("train.sequence_mask", lengths)
     steps = jnp.arange(time, dtype=lengths.dtype).reshape((1,) * lengths.ndim + (time,))
     return steps < lengths[..., None]
 
@@ -103,7 +80,7 @@ def masked_mean(values: jax.Array, lengths: jax.Array | None = None) -> jax.Arra
       Array(3., dtype=float32)
     """
     fn = "train.masked_mean"
-    _sequences(fn, "values", values, "(*batch, time)")
+    checks.sequences(fn, "values", values, "(*batch, time)")
     time = values.shape[-1]
     return _masked_mean(values, sequence_mask(_lengths(fn, lengths, values.shape[:-1], time), time))
 
@@ -134,8 +111,8 @@ def sequence_cross_entropy(
       Array(1.3862944, dtype=float32)
     """
     fn = "train.sequence_cross_entropy"
-    _sequences(fn, "logits", logits, "(*batch, time, classes)")
-    _labels(fn, labels, logits.shape[:-1], "(the (*batch, time) of logits)")
+    checks.sequences(fn, "logits", logits, "(*batch, time, classes)")
+    checks.labels(fn, labels, logits.shape[:-1], "(the (*batch, time) of logits)")
     time = logits.shape[-2]
     mask = sequence_mask(_lengths(fn, lengths, logits.shape[:-2], time), time)
     logits = jnp.where(mask[..., None], logits, jnp.zeros_like(logits))
@@ -166,7 +143,7 @@ def last_valid(ys: jax.Array, lengths: jax.Array | None = None) -> jax.Array:
              [0., 0.]], dtype=float32)
     """
     fn = "train.last_valid"
-    _sequences(fn, "ys", ys, "(*batch, time, features)")
+    checks.sequences(fn, "ys", ys, "(*batch, time, features)")
     time = ys.shape[-2]
     lengths = _lengths(fn, lengths, ys.shape[:-2], time)
     index = jnp.maximum(lengths - 1, 0)[..., None, None]
@@ -204,14 +181,7 @@ def last_valid_mse(
     """
     fn = "train.last_valid_mse"
     last = last_valid(predictions, lengths)
-    checks.float_array(fn, "targets", targets)
-    if tuple(targets.shape) != last.shape:
-        fail(
-            fn,
-            "targets",
-            f"of shape {shape_str(last.shape)} (the (*batch, features) of predictions)",
-            f"shape {shape_str(targets.shape)}",
-        )
+    checks.targets(fn, targets, last.shape)
     lengths = _lengths(fn, lengths, last.shape[:-1], predictions.shape[-2])
     weights, count = _sequence_weights(lengths)
     errors = jnp.mean(jnp.square(last - targets).astype(jnp.float32), axis=-1)
@@ -242,7 +212,7 @@ def last_valid_cross_entropy(
     """
     fn = "train.last_valid_cross_entropy"
     last = last_valid(logits, lengths)
-    _labels(fn, labels, last.shape[:-1], "(the (*batch,) of logits)")
+    checks.labels(fn, labels, last.shape[:-1], "(the (*batch,) of logits)")
     lengths = _lengths(fn, lengths, last.shape[:-1], logits.shape[-2])
     weights, count = _sequence_weights(lengths)
     labels = jnp.where(lengths > 0, labels, jnp.zeros_like(labels))

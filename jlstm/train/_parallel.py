@@ -17,13 +17,12 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jlstm._errors import LSTMTypeError, fail, shape_str
 from jlstm._public import public
+from jlstm._validation import training as checks
 
 __all__ = [
     "MEMBER_AXIS",
     "batch_sharding",
-    "check_mesh",
     "data_mesh",
     "member_sharding",
     "place",
@@ -51,27 +50,8 @@ def data_mesh(devices: Sequence[Any] | None = None, *, axis_name: str = "batch")
       >>> mesh.axis_names, mesh.size == jax.device_count()
       (('batch',), True)
     """
-    devices = jax.devices() if devices is None else list(devices)
-    if not devices:
-        fail("train.data_mesh", "devices", "at least one device", "an empty sequence")
+    devices = jax.devices() if devices is None else checks.devices("train.data_mesh", devices)
     return Mesh(np.asarray(devices), (axis_name,))
-
-
-def check_mesh(fn: str, mesh: Any) -> None:
-    """Check that `mesh` is a `Mesh` over the devices of every process."""
-    if not isinstance(mesh, Mesh):
-        expected = "a jax.sharding.Mesh, e.g. jlstm.train.data_mesh()"
-        fail(fn, "mesh", expected, type(mesh).__name__, kind=LSTMTypeError)
-    processes = sorted({device.process_index for device in mesh.devices.flat})
-    if len(processes) < jax.process_count():
-        fail(
-            fn,
-            "mesh",
-            f"a mesh over the devices of all {jax.process_count()} processes",
-            f"a mesh over the devices of process {processes}",
-            "Call jax.distributed.initialize() before anything else touches JAX (jax.devices "
-            "included), then build the mesh from every device, e.g. train.data_mesh().",
-        )
 
 
 def _leading_axes(sharding: NamedSharding) -> tuple[str, ...]:
@@ -107,17 +87,8 @@ def place(fn: str, arg: str, tree: Any, sharding: NamedSharding) -> Any:
     def put(leaf: Any) -> jax.Array:
         if isinstance(leaf, jax.Array) and leaf.sharding == sharding:
             return leaf
-        shape = np.shape(leaf)
-        if axes and (not shape or shape[0] % parts):
-            fail(
-                fn,
-                arg,
-                f"arrays whose leading axis divides among {parts} local devices",
-                f"shape {shape_str(shape)}",
-                "Each process passes its part of the global batch (the global batch is the "
-                "local ones concatenated); pick a local batch size that is a multiple of "
-                "the process's device count.",
-            )
+        if axes:
+            checks.local_batch(fn, arg, np.shape(leaf), parts)
         return jax.make_array_from_process_local_data(sharding, np.asarray(leaf))
 
     return jax.tree.map(put, tree)
@@ -186,7 +157,7 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
       >>> train.replicate(jnp.ones(3), train.data_mesh()).sharding.is_fully_replicated
       True
     """
-    check_mesh("train.replicate", mesh)
+    checks.mesh("train.replicate", mesh)
     return put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
@@ -213,5 +184,5 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
       ((8, 5, 3), ('batch',))
     """
     fn = "train.shard_batch"
-    check_mesh(fn, mesh)
+    checks.mesh(fn, mesh)
     return place(fn, "batch", batch, NamedSharding(mesh, PartitionSpec(mesh.axis_names)))

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from jlstm._errors import fail
+from jlstm._validation import training as checks
 
 __all__ = ["agree", "fingerprint", "same_batches", "spans_processes", "to_host"]
 
@@ -46,9 +46,7 @@ def agree(fn: str, arg: str, value: int, expected: str, actual: Any, hint: str) 
     if jax.process_count() == 1:
         return
     values = np.asarray(multihost_utils.process_allgather(np.int64(value)))
-    if len(set(values.tolist())) > 1:
-        here = jax.process_index()
-        fail(fn, arg, expected, f"{actual} on process {here} of {values.size}", hint)
+    checks.agreed(fn, arg, values, expected, actual, hint)
 
 
 def fingerprint(text: str) -> int:
@@ -84,16 +82,15 @@ def same_batches(fn: str, batches: Iterable[Any], limit: int | None, active: boo
         yield from iterator
         return
     hint = "Give every process the same number of batches, e.g. with num_steps=..."
+    expected = "the same number of batches on every process"
     if isinstance(batches, Sized):
         count = len(batches) if limit is None else min(len(batches), limit)
-        expected = "the same number of batches on every process"
         agree(fn, "batches", count, expected, f"{count} batches", hint)
     calls = 0
     while True:
         batch = next(iterator, _END)
         if not isinstance(batches, Sized):
             actual = f"{calls} batches" if batch is _END else f"more than {calls} batches"
-            expected = "the same number of batches on every process"
             agree(fn, "batches", batch is not _END, expected, actual, hint)
         if batch is _END:
             return

@@ -7,8 +7,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jlstm._errors import LSTMTypeError, fail
 from jlstm._public import public
+from jlstm._validation import prng_key
 from jlstm._validation import training as checks
 
 __all__ = ["TrainState", "init_train_state"]
@@ -51,20 +51,8 @@ def init_train_state(params: Any, optimizer: Any, *, key: jax.Array) -> TrainSta
       (0, (8, 3))
     """
     checks.optimizer("train.init_train_state", optimizer)
+    prng_key("train.init_train_state", key)
     # A weakly typed leaf (e.g. from jnp.full(shape, 0.1)) comes out of the first update
     # strongly typed, which would compile the step a second time: fix the types up front.
     params = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.asarray(leaf).dtype), params)
     return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32), key)
-
-
-def check(fn: str, value: Any) -> None:
-    """Raise a jlstm error unless `value` is a `TrainState`."""
-    if not isinstance(value, TrainState):
-        fail(
-            fn,
-            "state",
-            "a TrainState(params, opt_state, step, key)",
-            type(value).__name__,
-            "Create one with jlstm.train.init_train_state(params, optimizer, key=key).",
-            kind=LSTMTypeError,
-        )

@@ -9,8 +9,8 @@ import jax
 import optax
 
 from jlstm._public import public
+from jlstm._validation import flag, function
 from jlstm._validation import training as checks
-from jlstm.train import _state as _train_state
 from jlstm.train._state import TrainState
 
 __all__ = ["make_train_step"]
@@ -79,12 +79,13 @@ def make_train_step(
       (3, (), ['mse'])
     """
     fn = "train.make_train_step"
-    checks.function(fn, "loss_fn", loss_fn, LOSS_SIGNATURE)
+    function(fn, "loss_fn", loss_fn, LOSS_SIGNATURE)
     checks.optimizer(fn, optimizer)
+    flag(fn, "donate", donate)
     checked = checks.checked_loss(fn, loss_fn)
 
     def step(state: TrainState, batch: Any) -> tuple[TrainState, tuple[jax.Array, Any]]:
-        _train_state.check(fn, state)
+        checks.train_state(fn, state, TrainState)
         return update(checked, optimizer, state, batch)
 
     return jax.jit(step, donate_argnums=0 if donate else ())

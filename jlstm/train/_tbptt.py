@@ -14,39 +14,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jlstm._errors import fail, shape_str
 from jlstm._public import public
-from jlstm._validation import flag, size
+from jlstm._validation import flag, function, size
 from jlstm._validation import training as checks
-from jlstm.train import _state as _train_state
 from jlstm.train._state import TrainState
 from jlstm.train._step import update
 
 __all__ = ["make_tbptt_step"]
 
 TBPTTStep = Callable[..., tuple[TrainState, tuple[jax.Array, Any]]]
-
-
-def _stream_time(fn: str, stream: Any, time_axis: int) -> int:
-    leaves = jax.tree.leaves(stream)
-    if not leaves:
-        fail(fn, "stream", "a pytree with at least one array", repr(stream))
-    lengths = set()
-    for leaf in leaves:
-        shape = getattr(leaf, "shape", ())
-        if len(shape) <= time_axis:
-            layout = (
-                "(T_total, batch, features)" if time_axis == 0 else "(batch, T_total, features)"
-            )
-            expected = f"arrays with a time axis {time_axis}, e.g. {layout}"
-            fail(fn, "stream", expected, f"an array of shape {shape_str(shape)}")
-        lengths.add(shape[time_axis])
-    if len(lengths) > 1:
-        fail(fn, "stream", f"arrays of one length along axis {time_axis}", sorted(lengths))
-    time = lengths.pop()
-    if time == 0:
-        fail(fn, "stream", f"at least one step along axis {time_axis}", "0 steps")
-    return time
 
 
 def _chunks(x: jax.Array, axis: int, count: int, chunk_size: int) -> jax.Array:
@@ -111,11 +87,12 @@ def make_tbptt_step(
       (3, (3,), (4, 2))
     """
     fn = "train.make_tbptt_step"
-    checks.function(fn, "loss_fn", loss_fn, "loss_fn(params, carry, chunk, key)")
+    function(fn, "loss_fn", loss_fn, "loss_fn(params, carry, chunk, key)")
     checks.optimizer(fn, optimizer)
     size(fn, "chunk_size", chunk_size)
-    checks.function(fn, "init_carry", init_carry, "init_carry(params, stream) -> carry")
+    function(fn, "init_carry", init_carry, "init_carry(params, stream) -> carry")
     flag(fn, "time_major", time_major)
+    flag(fn, "donate", donate)
     time_axis = 0 if time_major else 1
     checked = checks.checked_loss(fn, loss_fn)
 
@@ -137,8 +114,8 @@ def make_tbptt_step(
     def step(
         state: TrainState, stream: Any, carry: Any = None
     ) -> tuple[TrainState, tuple[jax.Array, Any]]:
-        _train_state.check(fn, state)
-        time = _stream_time(fn, stream, time_axis)
+        checks.train_state(fn, state, TrainState)
+        time = checks.stream_time(fn, stream, time_axis)
         if carry is None:
             carry = init_carry(state.params, stream)
         length = min(chunk_size, time)

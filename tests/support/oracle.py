@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
+
+
+def _concatenate(forward, backward):
+    both = isinstance(forward, np.ndarray) and isinstance(backward, np.ndarray)
+    return (np if both else jnp).concatenate([forward, backward], axis=-1)
+
+
+# The merge modes of a bidirectional layer written out (Keras calls "mean" "ave"): NumPy
+# in float64 for the oracle, jax.numpy for compositions of jlstm calls.
+MERGES = {
+    "concat": _concatenate,
+    "sum": lambda forward, backward: forward + backward,
+    "mean": lambda forward, backward: (forward + backward) / 2,
+    "mul": lambda forward, backward: forward * backward,
+}
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -3,15 +3,16 @@
 Each case is a call with one wrong argument. It must raise a jlstm error
 (`jlstm.LSTMValueError` for a wrong shape, size or value, `jlstm.LSTMTypeError` for a wrong
 type, dtype or structure) whose message reads
-``jlstm.<function>: `<argument>` must be <expected>, got <actual>.``, while tracing:
+``jlstm.<function>: `<argument>` must be <expected>, got <actual>.`` (inside a stack or a
+direction, with notes that say where), while tracing:
 `jax.eval_shape` of the same call raises the same error, so nothing is ever compiled.
-The cases live with the part of the package they test (`core`, `convert`, `train`, `flax`);
-`tests/test_bad_inputs.py` runs them all.
+The cases live with the part of the package they test (`core`, `layers`, `convert`, `train`,
+`flax`); `tests/test_bad_inputs.py` runs them all.
 """
 
-from support.bad_inputs import convert, core, flax, train
+from support.bad_inputs import convert, core, flax, layers, train
 from support.bad_inputs.common import Case
 
-CASES: list[Case] = core.CASES + convert.CASES + train.CASES + flax.CASES
+CASES: list[Case] = core.CASES + layers.CASES + convert.CASES + train.CASES + flax.CASES
 
 __all__ = ["CASES", "Case"]

@@ -8,9 +8,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import jlstm
 from jlstm import Bidirectional, LSTMState, LSTMTypeError, LSTMValueError
+from support.factories import random_layer
 
 
 class Case(NamedTuple):
@@ -20,20 +22,34 @@ class Case(NamedTuple):
     fn: str
     arg: str
     kind: type[Exception]
-    match: str  # a further pattern the message must contain (expected or actual, hint)
+    match: str  # a further pattern of the message or its notes (expected, actual, hint, where)
     call: Callable[[], Any]
 
 
+def zeros(shape, dtype=jnp.float32) -> jax.Array:
+    """A JAX array of zeros, put on the device from NumPy: nothing is compiled."""
+    return jax.device_put(np.zeros(shape, dtype))
+
+
+def ones(shape, dtype=jnp.float32) -> jax.Array:
+    return jax.device_put(np.ones(shape, dtype))
+
+
+def cast(array, dtype) -> jax.Array:
+    return jax.device_put(np.asarray(array).astype(dtype))
+
+
+# Params of the shapes `jlstm.init_lstm` and `jlstm.init_stack` give, drawn without compiling.
 KEY = jax.random.key(0)
-PARAMS = jlstm.init_lstm(KEY, 3, 4)  # input_size 3, hidden_size 4
-PROJ = jlstm.init_lstm(KEY, 3, 4, proj_size=2)
-PAIR = Bidirectional(PARAMS, jlstm.init_lstm(jax.random.key(1), 3, 4))
-STACK = jlstm.init_stack(KEY, 3, 4, num_layers=2, bidirectional=True)
-XS = jnp.zeros((2, 5, 3), jnp.float32)  # (batch, time, input_size)
+PARAMS = random_layer(0, 3, 4)  # input_size 3, hidden_size 4
+PROJ = random_layer(1, 3, 4, 2)
+PAIR = Bidirectional(PARAMS, random_layer(2, 3, 4))
+STACK = (PAIR, Bidirectional(random_layer(3, 8, 4), random_layer(4, 8, 4)))
+XS = zeros((2, 5, 3), jnp.float32)  # (batch, time, input_size)
 
 
 def state(batch=(2,), dtype=jnp.float32) -> LSTMState:
-    return LSTMState(jnp.zeros((*batch, 4), dtype), jnp.zeros((*batch, 4), dtype))
+    return LSTMState(zeros((*batch, 4), dtype), zeros((*batch, 4), dtype))
 
 
 def lstm(**change: Any) -> Callable[[], Any]:
@@ -41,7 +57,7 @@ def lstm(**change: Any) -> Callable[[], Any]:
 
 
 def cell(**change: Any) -> Callable[[], Any]:
-    kwargs = {"params": PARAMS, "state": state(), "x": jnp.zeros((2, 3))} | change
+    kwargs = {"params": PARAMS, "state": state(), "x": zeros((2, 3))} | change
     return lambda: jlstm.lstm_cell(**kwargs)
 
 
@@ -49,17 +65,25 @@ def flax_lstm(**attributes: Any) -> Any:
     return importlib.import_module("jlstm.flax").LSTM(**attributes)
 
 
-def flax_apply(num_layers: int = 1, **call: Any) -> Callable[[], Any]:
+def traced(call: Callable[[], Any]) -> Callable[[], Any]:
+    """`call` traced by `jax.jit`: nothing before the bad argument is computed, even eagerly."""
+    return lambda: jax.jit(call)()
+
+
+def flax_apply(num_layers: int = 1, xs: Any = XS, **call: Any) -> Callable[[], Any]:
     def run() -> Any:
         model = flax_lstm(features=4, num_layers=num_layers)
-        return model.apply(model.init(KEY, XS), XS, **call)
+        return model.apply(model.init(KEY, XS), xs, **call)
 
-    return run
+    return traced(run)
+
+
+def nnx_rngs(*seed: int, **streams: int) -> Any:
+    return importlib.import_module("flax.nnx").Rngs(*seed, **streams)
 
 
 def nnx_lstm(**options: Any) -> Any:
-    nnx = importlib.import_module("flax.nnx")
-    options.setdefault("rngs", nnx.Rngs(0))
+    options.setdefault("rngs", nnx_rngs(0))
     return importlib.import_module("jlstm.flax").NNXLSTM(3, 4, **options)
 
 
@@ -70,8 +94,8 @@ class Tensor:
     shape, dtype = (2, 5, 3), "torch.float32"
 
 
-CARRY = (jnp.zeros((2, 4)), jnp.ones((2, 4)))  # a Flax carry (c, h), of one shape
+CARRY = (zeros((2, 4)), ones((2, 4)))  # a Flax carry (c, h), of one shape
 BARE = r"got (tuple|list)\. .*Flax carry is \(c, h\).*LSTMState\(h=carry\[1\], c=carry\[0\]\)"
-UNI_STACK = jlstm.init_stack(KEY, 3, 4, num_layers=2)
+UNI_STACK = (PARAMS, random_layer(5, 4, 4))
 
 V, T = LSTMValueError, LSTMTypeError

@@ -1,0 +1,39 @@
+"""Checks of the cells that `jlstm.scan` runs: any `(params, state, x) -> (state, y)`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jlstm._errors import LSTMTypeError, fail
+
+
+def cell(fn: str, value: Any, params: Any, state: Any, x: jax.ShapeDtypeStruct) -> Any:
+    """Check a cell `(params, state, x) -> (state, y)` and return the shapes of its `y`.
+
+    One step is traced (nothing is computed) to check that the state keeps its structure,
+    shapes and dtypes.
+    """
+    if not callable(value):
+        fail(
+            fn,
+            "cell",
+            "a callable (params, state, x) -> (state, y)",
+            repr(value),
+            kind=LSTMTypeError,
+        )
+    new, y = jax.eval_shape(value, params, state, x)
+    expected = jax.tree.map(lambda a: (tuple(a.shape), jnp.dtype(a.dtype)), state)
+    actual = jax.tree.map(lambda a: (tuple(a.shape), jnp.dtype(a.dtype)), new)
+    if jax.tree.structure(state) != jax.tree.structure(new) or expected != actual:
+        fail(
+            fn,
+            "cell",
+            f"to return a state like the one it takes: {expected}",
+            f"{actual}",
+            "The carried state must keep its structure, shapes and dtypes at every step.",
+            kind=LSTMTypeError,
+        )
+    return y
