@@ -152,7 +152,7 @@ def test_one_mask_per_sequence():
     assert not np.allclose(ys[0], ys[1])
     # vmap over keys: one key per sequence.
     keys = jax.random.split(KEY, 2)
-    run = jax.vmap(lambda x, k: jlstm.lstm(params, x, key=k, input_dropout=0.5)[1])
+    run = jax.jit(jax.vmap(lambda x, k: jlstm.lstm(params, x, key=k, input_dropout=0.5)[1]))
     mapped = run(xs, keys)
     single = jit_lstm(params, xs[1], key=keys[1], input_dropout=0.5)[1]
     np.testing.assert_allclose(mapped[1], single, atol=1e-6)

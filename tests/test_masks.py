@@ -194,9 +194,9 @@ def test_time_major_and_vmap():
         time_major=True,
     )
     np.testing.assert_array_equal(batch_major[1], time_major[1].swapaxes(0, 1))
-    mapped = jax.vmap(lambda x, m, r, n: jlstm.lstm(params, x, mask=m, resets=r, lengths=n))(
-        xs, *(jnp.asarray(v) for v in kwargs.values())
-    )
+    mapped = jax.jit(
+        jax.vmap(lambda x, m, r, n: jlstm.lstm(params, x, mask=m, resets=r, lengths=n))
+    )(xs, *kwargs.values())
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), batch_major, mapped)
 
 

@@ -26,7 +26,7 @@ import jlstm
 
 pytestmark = pytest.mark.slow  # every example compiles new programs
 
-SETTINGS = settings(max_examples=8, deadline=None, print_blob=True)
+SETTINGS = settings(max_examples=5, deadline=None, print_blob=True)
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
 
 lstm = jax.jit(jlstm.lstm, static_argnames=("reverse", "time_major"))

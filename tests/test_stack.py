@@ -142,14 +142,16 @@ def test_each_layer_and_direction_draws_its_own_noise():
         random_layer(2, 16, 16),
         random_layer(3, 16, 4),
     )
-    xs = jnp.asarray(inputs((1, 6, 16)))  # one sequence: one mask per direction
+    xs = inputs((1, 6, 16))  # one sequence: one mask per direction
+
+    @jax.jit
+    @jax.grad
+    def grad(params, key):
+        _, ys = jlstm.stack(params, xs, key=key, input_dropout=0.5, dropout=0.2)
+        return jnp.sum(jnp.sin(ys))
 
     def dropped_features(key):
-        def loss(params):
-            _, ys = jlstm.stack(params, xs, key=key, input_dropout=0.5, dropout=0.2)
-            return jnp.sum(jnp.sin(ys))
-
-        grads = jax.jit(jax.grad(loss))(params)
+        grads = grad(params, key)
         return [
             tuple(np.all(np.asarray(d.weight_ih) == 0, axis=0))
             for layer in grads

@@ -93,15 +93,15 @@ def test_compute_dtype_with_variants():
 @pytest.mark.slow
 def test_vmap_over_variant_params():
     keys = jax.random.split(jax.random.key(0), 3)
-    ensemble = jax.vmap(lambda k: jlstm.init_lstm(k, 3, 4, **VARIANTS["all"]))(keys)
-    xs = jnp.asarray(inputs((2, 5, 3)))
-    mapped = jax.vmap(lambda p: jlstm.lstm(p, xs)[1])(ensemble)
-    single = jlstm.lstm(jax.tree.map(lambda leaf: leaf[1], ensemble), xs)[1]
+    ensemble = jax.jit(jax.vmap(lambda k: jlstm.init_lstm(k, 3, 4, **VARIANTS["all"])))(keys)
+    xs = inputs((2, 5, 3))
+    mapped = jax.jit(jax.vmap(lambda p: jlstm.lstm(p, xs)[1]))(ensemble)
+    single = jit_lstm(jax.tree.map(lambda leaf: leaf[1], ensemble), xs)[1]
     np.testing.assert_allclose(mapped[1], single, atol=1e-6)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", ["peephole", "all"])  # "all": layer norm and CIFG too
 def test_check_grads_cell_float64(x64, variant):
     params = make_variant(proj_size=2, dtype=jnp.float64, **VARIANTS[variant])
     h, c, x = (jnp.asarray(inputs((2, n), s, np.float64)) for n, s in [(2, 1), (4, 2), (3, 3)])
