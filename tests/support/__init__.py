@@ -8,7 +8,7 @@ Test modules import from here, never from each other.
 - `support.assertions`: tolerance checks, pytree equality and the equations of programs;
 - `support.layers`: layers run through the public API by the type of their params;
 - `support.modules`: the Flax modules built for tests (needs Flax);
-- `support.convert`: foreign weights of every converter's format;
+- `support.convert`: random stacks and framework-free stand-ins for the converter tests;
 - `support.train`: batches, a linear model and an Optax reference loop for `jlstm.train`;
 - `support.processes`: the multi-process training worker, run as a script per process;
 - `support.bad_inputs`: the registry of bad-input cases;
