@@ -39,9 +39,8 @@ def _key(rngs: nnx.Rngs | nnx.RngStream | jax.Array) -> jax.Array:
         return rngs["dropout"]()
     if isinstance(rngs, nnx.RngStream):
         return rngs()
-    if isinstance(rngs, jax.Array):
-        return rngs
-    check.rngs(FN, rngs, False, "an nnx.Rngs, an nnx.RngStream or a PRNG key")
+    check.rngs(FN, rngs, isinstance(rngs, jax.Array), "an nnx.Rngs, an nnx.RngStream or a PRNG key")
+    return rngs
 
 
 @public("jlstm.flax")
