@@ -3,12 +3,14 @@
 Forward+backward (`sum(ys)` and its gradients w.r.t. the weights and the inputs) of jlstm
 with the options users train with, as a ratio to jlstm's plain layer of the same size, and
 against the peers that have the feature: Flax `nn.RNN(OptimizedLSTMCell)` with
-`seq_lengths`, Flax `nn.Bidirectional` with `seq_lengths`, PyTorch `nn.LSTM` on packed
-sequences. Interleaved rounds, medians; float32 unless the row says bf16.
+`seq_lengths`, Flax `nn.Bidirectional` with `seq_lengths`, Keras 3 `LSTM` (JAX backend)
+with a mask, PyTorch `nn.LSTM` on packed sequences. Interleaved rounds, medians; float32
+unless the row says bf16.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -50,7 +52,8 @@ def jlstm_cases(b: int, t: int, i: int, h: int) -> dict[str, Timed]:
     cases["2-layer stack, dropout=0.2"] = _program(
         lambda p, x: jlstm.stack(p, x, dropout=0.2, key=key), layers, xs
     )
-    return cases | flax_cases(params, both, xs, lengths) | torch_cases(params, both, xs, lengths)
+    peers = flax_cases(params, both, xs, lengths) | keras_cases(params, xs, mask)
+    return cases | peers | torch_cases(params, both, xs, lengths)
 
 
 def _program(run: Callable, params: object, xs: jax.Array) -> Timed:
@@ -80,6 +83,27 @@ def flax_cases(params, both, xs, lengths) -> dict[str, Timed]:
     return cases
 
 
+def keras_cases(params: jlstm.LSTMParams, xs: jax.Array, mask: jax.Array) -> dict[str, Timed]:
+    """Keras 3 `LSTM(return_sequences=True)` on the JAX backend, called with `mask=`."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    layer = keras.layers.LSTM(
+        params.weight_hh.shape[1],
+        return_sequences=True,
+        kernel_initializer="zeros",
+        recurrent_initializer="zeros",
+    )
+    layer.build(xs.shape)
+    fixed = [v.value for v in layer.non_trainable_variables]
+
+    def run(weights, x):
+        return None, layer.stateless_call(weights, fixed, x, mask=mask)[0]
+
+    with jax.numpy_rank_promotion("allow"):  # Keras' code broadcasts ranks implicitly
+        return {"keras mask": _program(run, [v.value for v in layer.trainable_variables], xs)}
+
+
 def torch_cases(params, both, xs, lengths) -> dict[str, Timed]:
     """PyTorch `nn.LSTM` on packed sequences (`pack_padded_sequence`), 2 threads."""
     import torch
@@ -88,7 +112,7 @@ def torch_cases(params, both, xs, lengths) -> dict[str, Timed]:
     _, t, i = xs.shape
     h = params.weight_hh.shape[1]
     x = torch.from_numpy(np.array(xs)).requires_grad_()
-    n = torch.from_numpy(np.asarray(lengths)).long()
+    n = torch.from_numpy(np.array(lengths)).long()
     cases = {}
     for name, bidirectional in (("torch packed", False), ("torch packed bidirectional", True)):
         model = torch.nn.LSTM(i, h, batch_first=True, bidirectional=bidirectional)
@@ -115,33 +139,34 @@ def time_cases(cases: dict[str, Timed], rounds: int) -> dict[str, float]:
     return {name: float(np.median(values)) for name, values in samples.items()}
 
 
-PEER_OF = {
-    "lengths (T/2..T)": "flax nn.RNN seq_lengths",
-    "bidirectional + lengths": "flax nn.Bidirectional",
+# The peer case each configuration is compared with, per peer column.
+PEERS = {
+    "Flax": {
+        "lengths (T/2..T)": "flax nn.RNN seq_lengths",
+        "bidirectional + lengths": "flax nn.Bidirectional",
+    },
+    "Keras": {"mask": "keras mask"},
+    "PyTorch": {
+        "lengths (T/2..T)": "torch packed",
+        "bidirectional + lengths": "torch packed bidirectional",
+    },
 }
-TORCH_OF = {
-    "lengths (T/2..T)": "torch packed",
-    "bidirectional + lengths": "torch packed bidirectional",
-}
+PEER_PREFIXES = ("flax", "keras", "torch")
 
 
 def options_table(config: str, sizes: tuple[int, int, int, int], rounds: int) -> str:
     """The Markdown table for one config: ms, ratio to the plain layer, ratio to peers."""
     ms = time_cases(jlstm_cases(*sizes), rounds)
+    columns = " | ".join(f"vs {peer}" for peer in PEERS)
     lines = [
         f"Options, fwd+bwd, {config} (B, T, I, H = {sizes})",
-        "| configuration | ms | vs plain | vs Flax | vs PyTorch |",
-        "|---|---|---|---|---|",
+        f"| configuration | ms | vs plain | {columns} |",
+        "|---" * (3 + len(PEERS)) + "|",
     ]
     for name, value in ms.items():
-        if name.startswith(("flax", "torch")):
+        if name.startswith(PEER_PREFIXES):
             continue
-        peer = f"{value / ms[PEER_OF[name]]:.2f}" if name in PEER_OF else ""
-        torch_ratio = f"{value / ms[TORCH_OF[name]]:.2f}" if name in TORCH_OF else ""
-        lines.append(
-            f"| {name} | {value:.1f} | {value / ms['plain']:.2f} | {peer} | {torch_ratio} |"
-        )
-    peers = ", ".join(
-        f"{name} {ms[name]:.1f} ms" for name in ms if name.startswith(("flax", "torch"))
-    )
+        ratios = [f"{value / ms[of[name]]:.2f}" if name in of else "" for of in PEERS.values()]
+        lines.append(f"| {name} | {value:.1f} | {value / ms['plain']:.2f} | {' | '.join(ratios)} |")
+    peers = ", ".join(f"{name} {ms[name]:.1f} ms" for name in ms if name.startswith(PEER_PREFIXES))
     return "\n".join([*lines, f"Peers: {peers}."])

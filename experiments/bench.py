@@ -299,9 +299,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="instead: the realistic-options table (lengths, mask, dropout, bf16, ...) on C1, C3",
     )
     args = parser.parse_args(argv)
-    configs = (
-        args.configs.split(",") if args.configs else (QUICK_CONFIGS if args.quick else CONFIGS)
-    )
+    default = ["C1", "C3"] if args.options else QUICK_CONFIGS if args.quick else CONFIGS
+    configs = args.configs.split(",") if args.configs else default
     args.configs = [parse_config(text) for text in configs]
     if args.repeats is not None and args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
@@ -320,9 +319,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     info = machine()
     print(describe(info), flush=True)
     if args.options:
-        names = [name for name, _ in args.configs] if argv and "--configs" in argv else ["C1", "C3"]
-        for name in names:
-            sizes = dict(args.configs).get(name, CONFIGS.get(name))
+        for name, sizes in args.configs:
             print(options_table(name, sizes, args.repeats or (3 if args.quick else 15)))
         return []
     # The timed batches set PyTorch's thread count; it is restored at the end.

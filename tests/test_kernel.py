@@ -43,6 +43,12 @@ def scanned(params, xs, state, **kwargs):
     return jlstm.scan(jlstm.lstm_cell, params, xs, state, **kwargs)
 
 
+def traced(params, xs, state, **kwargs):
+    # return_gates=True steps the same noisy cell with lax.scan (autodiff), one key.
+    final, gates = jlstm.lstm(params, xs, state, return_gates=True, **kwargs)
+    return final, gates.h
+
+
 def case(proj_size=None, bias=True, batch_shape=(4,), dtype=np.float32):
     params = make(input_size=3, hidden_size=5, proj_size=proj_size, bias=bias)
     params = jax.tree.map(lambda a: a.astype(dtype), params)
@@ -99,13 +105,24 @@ def test_gradients_for_any_batch_shape(bias, batch_shape):
 # Input dropout multiplies xs before the loop; zoneout is a part of "zoneout+lengths".
 @pytest.mark.parametrize("name", ["recurrent_dropout", "zoneout+lengths"])
 def test_noise_gradients_equal_the_scan_path(name):
-    # remat=True steps the same cell with lax.scan (under jax.checkpoint) and one key.
     params, state, xs = case(3)
     options = dict(NOISE_OPTIONS[name], key=jax.random.key(4))
     grad = jax.jit(jax.value_and_grad(loss, argnums=(1, 2, 3)), static_argnums=0)
     fast = grad(lambda *a: lstm(*a, **options), params, state, xs)
-    reference = grad(lambda *a: lstm(*a, remat=True, **options), params, state, xs)
+    reference = grad(lambda *a: traced(*a, **options), params, state, xs)
     assert_relative(fast, reference, 1e-6)
+
+
+@pytest.mark.parametrize("time", [6, 5])  # chunks of 3 steps: none left over, and 2 left over
+def test_remat_equals_the_kernel(time):
+    params, state, xs = case(3)
+    lengths, mask, resets = np.minimum(LENGTHS, time), MASK[:, :time], RESETS[:, :time]
+    options = {"lengths": lengths, "mask": mask, "resets": resets, "reverse": True}
+    options |= {"recurrent_dropout": 0.3, "zoneout_c": 0.2, "key": jax.random.key(4)}
+    grad = jax.jit(jax.value_and_grad(loss, argnums=(1, 2, 3)), static_argnums=0)
+    fast = grad(lambda *a: lstm(*a, **options), params, state, xs[:, :time])
+    remat = grad(lambda *a: lstm(*a, remat=True, **options), params, state, xs[:, :time])
+    assert_relative(remat, fast, 1e-6)
 
 
 @pytest.mark.slow
@@ -114,7 +131,7 @@ def test_forward_is_bitwise_the_scan_path(name):
     params, state, xs = case(3)
     options = dict({**SEQUENCE_OPTIONS, **NOISE_OPTIONS}[name], key=jax.random.key(4))
     fast = jax.jit(lambda *a: lstm(*a, **options))(params, xs, state)
-    reference = jax.jit(lambda *a: lstm(*a, remat=True, **options))(params, xs, state)
+    reference = jax.jit(lambda *a: traced(*a, **options))(params, xs, state)
     jax.tree.map(np.testing.assert_array_equal, fast, reference)
 
 

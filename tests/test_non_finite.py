@@ -28,7 +28,7 @@ def layer(seed=0, **options):
 
 NAN_PATHS = {
     "kernel": {},
-    "scan": {"remat": True},
+    "remat": {"remat": True},
     "reverse": {"reverse": True},
     "lengths": {"lengths": np.array([TIME, TIME, 5])},
     "bfloat16": {"dtype": jnp.bfloat16},
@@ -113,7 +113,7 @@ def infinite_inputs():
 
 INF_CASES = {  # (params options, call options)
     "kernel": ({}, {}),
-    "scan": ({}, {"remat": True}),
+    "remat": ({}, {"remat": True}),
     "lengths-reverse": ({}, {"lengths": np.array([TIME, 6, 2]), "reverse": True}),
     "bfloat16": ({}, {"dtype": jnp.bfloat16}),
     "projection": ({"proj_size": 2}, {}),
@@ -131,7 +131,7 @@ SLOW_INF_CASES = {
     "bfloat16",
     "lengths-reverse",
     "projection",
-    "scan",
+    "remat",
     "no-bias",
 }
 

@@ -16,6 +16,7 @@ from jlstm import _validation as check
 from jlstm import _variants as variants
 from jlstm._engine import generic as general
 from jlstm._engine import kernel, steps
+from jlstm._engine.remat import checkpointed_kernel
 from jlstm._engine.scan import checked_flags, run_cell, to_layout
 from jlstm._types import LSTMParams, LSTMState
 from jlstm._validation import runtime
@@ -40,7 +41,7 @@ class Call(NamedTuple):
 
     def on_kernel(self) -> bool:
         """Whether the LSTM kernel runs this call (else the generic runner)."""
-        return not (self.return_gates or self.remat or variants.has_variants(self.params))
+        return not (self.return_gates or variants.has_variants(self.params))
 
 
 def _layout_hint(time_major: bool, xs: jax.Array, batch_shape: tuple[int, ...]) -> str | None:
@@ -192,9 +193,12 @@ def _in_layout(read: jax.Array, time_major: bool) -> jax.Array:
     return read if time_major else jnp.moveaxis(read, 0, -1)
 
 
-def _kernel_inputs(call: Call) -> tuple[kernel.Config, kernel.Inputs]:
-    config = kernel.Config(call.dtype, call.rates.zoneout_h, call.rates.zoneout_c, call.unroll)
-    flags, noise = call.flags, call.noise
+def _config(call: Call) -> kernel.Config:
+    return kernel.Config(call.dtype, call.rates.zoneout_h, call.rates.zoneout_c, call.unroll)
+
+
+def _lane(call: Call) -> kernel.Lane:
+    flags, noise, state = call.flags, call.noise, call.state
     inputs = kernel.Inputs(
         steps.zero_where_not(flags.update, call.xs),
         flags.update,
@@ -203,16 +207,22 @@ def _kernel_inputs(call: Call) -> tuple[kernel.Config, kernel.Inputs]:
         noise.recurrent_mask,
         noise.zoneout_h,
         noise.zoneout_c,
+        None if flags.reset is None else (state.h, state.c),
     )
-    return config, inputs
+    return kernel.Lane(call.params, state.h, state.c, inputs)
+
+
+def _run_kernel(calls: tuple[Call, ...]) -> list[tuple[LSTMState, jax.Array]]:
+    # Calls with one kernel configuration, as the lanes of one loop.
+    run_kernel = checkpointed_kernel if calls[0].remat else kernel.lstm_kernel
+    out = run_kernel(_config(calls[0]), tuple(_lane(call) for call in calls))
+    return [(LSTMState(h, c), ys) for h, c, ys in out]
 
 
 def run(call: Call) -> tuple[LSTMState, Any]:
     """Run the loop of a prepared call; outputs time-major, in processing order."""
     if call.on_kernel():
-        config, inputs = _kernel_inputs(call)
-        h, c, ys = kernel.lstm_kernel(config, call.params, call.state.h, call.state.c, inputs)
-        return LSTMState(h, c), ys
+        return _run_kernel((call,))[0]
     cell = general.noisy_cell(
         call.params, call.dtype, call.rates, call.noise.recurrent_mask, call.return_gates
     )
@@ -229,6 +239,18 @@ def run(call: Call) -> tuple[LSTMState, Any]:
         remat=call.remat,
         read_out=general.read_out,
     )
+
+
+def run_together(calls: tuple[Call, ...]) -> list[tuple[LSTMState, Any]]:
+    """Run prepared calls over the same steps: in one loop when the kernel runs them all.
+
+    That is when none has variants or `return_gates` and they share the compute dtype,
+    the zoneout rates, `unroll` and `remat`, as the two directions of a layer do.
+    """
+    shared = {(_config(call), call.remat) for call in calls}
+    if len(shared) == 1 and all(call.on_kernel() for call in calls):
+        return _run_kernel(calls)
+    return [run(call) for call in calls]
 
 
 def finish(call: Call, state: LSTMState, ys: Any) -> tuple[LSTMState, Any]:

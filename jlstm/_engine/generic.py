@@ -1,8 +1,8 @@
-"""The LSTM as a cell for `jlstm.scan`: variants, gate traces and `remat`.
+"""The LSTM as a cell for `jlstm.scan`: variants and gate traces.
 
-`jlstm.lstm` runs the LSTM kernel (`jlstm._kernel`) for the core equations with every
-sequence option; layers with variants (peephole, layer norm, CIFG), `return_gates=True`
-and `remat=True` step this cell with the generic runner instead, under the same rules.
+`jlstm.lstm` runs the LSTM kernel (`jlstm._engine.kernel`) for the core equations with
+every sequence option; layers with variants (peephole, layer norm, CIFG) and
+`return_gates=True` step this cell with the generic runner instead, under the same rules.
 """
 
 from __future__ import annotations

@@ -22,7 +22,10 @@ this loop for reverse mode: the backward loop is the same recurrence run backwar
 the weight and input gradients are the transposes of the hoisted products, each one GEMM.
 Forward mode (`jax.jvp`, `jax.jacfwd`, `jax.hessian`) uses the rule as it is.
 
-Arrays are time-major, in processing order (see `jlstm._steps`), any batch dims.
+Arrays are time-major, in processing order (see `jlstm._engine.steps`), any batch dims.
+The kernel runs a tuple of *lanes*, independent LSTMs over the same number of steps, in
+one loop: one lane for a layer, two for a bidirectional one (the backward lane reads its
+inputs flipped), so both directions advance in the same step.
 """
 
 from __future__ import annotations
@@ -57,10 +60,20 @@ class Inputs(NamedTuple):
     xs: jax.Array  # (time, *batch, input_size): zero where a step is not read
     update: jax.Array | None  # (time, *batch) bool: the step is read
     valid: jax.Array | None  # (time, *batch) bool: not padding
-    reset: jax.Array | None  # (time, *batch) bool: reset to the initial state before it
+    reset: jax.Array | None  # (time, *batch) bool: restore `reset_state` before the step
     recurrent_mask: jax.Array | None  # (*batch, out_size): dropout of the h entering W_hh
     zoneout_h: jax.Array | None  # (time, *batch, out_size) bool: keep the previous h
     zoneout_c: jax.Array | None  # (time, *batch, hidden_size) bool: keep the previous c
+    reset_state: Pair | None = None  # (h, c) that a reset restores; None without resets
+
+
+class Lane(NamedTuple):
+    """One LSTM of a kernel call: its params (four core fields only), initial state, inputs."""
+
+    params: LSTMParams
+    h0: jax.Array  # (*batch, out_size)
+    c0: jax.Array  # (*batch, hidden_size)
+    inputs: Inputs
 
 
 class Saved(NamedTuple):
@@ -72,140 +85,156 @@ class Saved(NamedTuple):
     r: jax.Array | None  # (time, *batch, hidden_size): o tanh(c'), with a projection only
 
 
-def _forward(
-    config: Config, params: LSTMParams, h0: jax.Array, c0: jax.Array, inputs: Inputs, keep: bool
+def _forward_step(
+    config: Config, weights: Any, inputs: Inputs, keep: bool, carry: Pair, step: tuple
 ) -> tuple[Pair, Any]:
-    """The forward loop: `((h, c), ys)`, with `keep` `((h, c), (ys, Saved))`."""
-    weights = cell.cast_weights(prepare(params), config.dtype)
+    # One step of one lane: the new (h, c) and h (with `keep`, also the tangent factors).
+    h, c = carry
+    x, update, reset, zone_h, zone_c = step
+    if reset is not None:
+        h, c = steps.select(reset, inputs.reset_state, (h, c))
+    h_in = h if inputs.recurrent_mask is None else h * inputs.recurrent_mask
+    a = cell.activations(weights, h_in, c, x)
+    h_new = zone(h, cell.output(weights, a), config.zoneout_h, zone_h)
+    c_new = zone(c, a.c, config.zoneout_c, zone_c)
+    h_new, c_new = steps.select(update, (h_new, c_new), (h, c))
+    if not keep:
+        return (h_new, c_new), h_new
+    p = jnp.concatenate(
+        [
+            a.g * a.i * (1 - a.i),
+            c * a.f * (1 - a.f),
+            a.i * (1 - a.g * a.g),
+            a.tanh_c * a.o * (1 - a.o),
+        ],
+        -1,
+    )
+    q = a.o * (1 - a.tanh_c * a.tanh_c)
+    r = None if weights.weight_hr_t is None else a.o * a.tanh_c
+    return (h_new, c_new), (h_new, Saved(p, q, a.f, r))
 
-    def body(carry: Pair, step: tuple) -> tuple[Pair, Any]:
-        h, c = carry
-        x, update, reset, zone_h, zone_c = step
-        if reset is not None:
-            h, c = steps.select(reset, h0, h), steps.select(reset, c0, c)
-        h_in = h if inputs.recurrent_mask is None else h * inputs.recurrent_mask
-        a = cell.activations(weights, h_in, c, x)
-        h_new = zone(h, cell.output(weights, a), config.zoneout_h, zone_h)
-        c_new = zone(c, a.c, config.zoneout_c, zone_c)
-        h_new, c_new = steps.select(update, (h_new, c_new), (h, c))
-        if not keep:
-            return (h_new, c_new), h_new
-        p = jnp.concatenate(
-            [
-                a.g * a.i * (1 - a.i),
-                c * a.f * (1 - a.f),
-                a.i * (1 - a.g * a.g),
-                a.tanh_c * a.o * (1 - a.o),
-            ],
-            -1,
-        )
-        q = a.o * (1 - a.tanh_c * a.tanh_c)
-        r = None if params.weight_hr is None else a.o * a.tanh_c
-        return (h_new, c_new), (h_new, Saved(p, q, a.f, r))
 
-    per_step = (inputs.xs, inputs.update, inputs.reset, inputs.zoneout_h, inputs.zoneout_c)
-    return jax.lax.scan(body, (h0, c0), per_step, unroll=config.unroll)
+def _in_lockstep(step_fn: Any, lanes: tuple) -> Any:
+    # A loop body that runs step_fn(lane, carry, step) for every lane.
+    def body(carry: tuple, step: tuple) -> tuple[tuple, tuple]:
+        out = [step_fn(*args) for args in zip(lanes, carry, step, strict=True)]
+        return tuple(o[0] for o in out), tuple(o[1] for o in out)
+
+    return body
+
+
+def _forward(config: Config, lanes: tuple[Lane, ...], keep: bool) -> tuple[tuple, tuple]:
+    """The forward loop: per lane `((h, c), ys)`, with `keep` `((h, c), (ys, Saved))`."""
+    weights = tuple(cell.cast_weights(prepare(lane.params), config.dtype) for lane in lanes)
+
+    def step(lane: tuple, carry: Pair, per_step: tuple) -> tuple[Pair, Any]:
+        return _forward_step(config, *lane, keep, carry, per_step)
+
+    inputs = tuple(lane.inputs for lane in lanes)
+    body = _in_lockstep(step, tuple(zip(weights, inputs, strict=True)))
+    per_step = tuple((i.xs, i.update, i.reset, i.zoneout_h, i.zoneout_c) for i in inputs)
+    carry = tuple((lane.h0, lane.c0) for lane in lanes)
+    return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def lstm_kernel(
-    config: Config, params: LSTMParams, h0: jax.Array, c0: jax.Array, inputs: Inputs
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Run the LSTM; returns `(h, c, ys)` with `ys` zero at padded steps.
-
-    `params` holds the four core fields only (no variants).
-    """
-    (h, c), ys = _forward(config, params, h0, c0, inputs, keep=False)
-    return h, c, steps.zero_where_not(inputs.valid, ys)
+def lstm_kernel(config: Config, lanes: tuple[Lane, ...]) -> tuple[tuple, ...]:
+    """Run every lane from its `(h0, c0)`; per lane `(h, c, ys)`, `ys` zero at padded steps."""
+    finals, ys = _forward(config, lanes, keep=False)
+    return tuple(
+        (h, c, steps.zero_where_not(lane.inputs.valid, y))
+        for (h, c), y, lane in zip(finals, ys, lanes, strict=True)
+    )
 
 
 def _entering_h(ys: jax.Array, h0: jax.Array, inputs: Inputs) -> jax.Array:
     # The h that enters W_hh at each step: the one carried out of the step before (h0 at
-    # the first step and after a reset), times the recurrent dropout mask.
+    # the first step, the reset state after a reset), times the recurrent dropout mask.
     h_prev = jnp.concatenate([h0[None], ys])[:-1]
     if inputs.reset is not None:
-        h_prev = steps.select(inputs.reset, h0[None], h_prev)
+        h_prev = steps.select(inputs.reset, inputs.reset_state[0][None], h_prev)
     return h_prev if inputs.recurrent_mask is None else h_prev * inputs.recurrent_mask[None]
 
 
-def _external(
-    params: LSTMParams,
-    tangent: LSTMParams,
-    inputs: Inputs,
-    dxs: jax.Array,
-    h_in: jax.Array,
-    dtype: Any,
-) -> jax.Array:
+def _external(lane: Lane, tangent: Lane, ys: jax.Array, dtype: Any) -> jax.Array:
     # All tangent terms of z that do not go through the recurrence: three GEMMs for the
     # whole sequence, transposed by JAX into the input and weight gradients.
+    params, inputs, d_params = lane.params, lane.inputs, tangent.params
+    h_in = _entering_h(ys, lane.h0, inputs)
     state_dtype = h_in.dtype
     weight_ih = params.weight_ih if dtype is None else params.weight_ih.astype(dtype)
-    dz = jnp.einsum(
-        "...i,gi->...g", dxs.astype(weight_ih.dtype), weight_ih, preferred_element_type=state_dtype
-    )
+    dxs = tangent.inputs.xs.astype(weight_ih.dtype)
+    dz = jnp.einsum("...i,gi->...g", dxs, weight_ih, preferred_element_type=state_dtype)
     xh = jnp.concatenate([inputs.xs.astype(state_dtype), h_in], axis=-1)
-    d_weights = jnp.concatenate([tangent.weight_ih, tangent.weight_hh], axis=1)
+    d_weights = jnp.concatenate([d_params.weight_ih, d_params.weight_hh], axis=1)
     dz = dz + jnp.einsum("...k,gk->...g", xh, d_weights.astype(state_dtype))
-    if tangent.bias is not None:
-        dz = dz + bias_row(tangent.bias.astype(state_dtype), dz)
+    if d_params.bias is not None:
+        dz = dz + bias_row(d_params.bias.astype(state_dtype), dz)
     return dz
 
 
-def _tangent(
-    config: Config,
-    params: LSTMParams,
-    dh0: jax.Array,
-    dc0: jax.Array,
-    inputs: Inputs,
-    saved: Saved,
-    dz_ext: jax.Array,
-    dh_ext: jax.Array | None,
+def _tangent_step(
+    config: Config, weights: Any, lane: Lane, tangent: Lane, carry: Pair, step: tuple
 ) -> tuple[Pair, jax.Array]:
-    """The linear tangent loop: `((dh, dc), dys)` from the hoisted `dz_ext` (and `dh_ext`)."""
-    weights = cell.cast_weights(prepare(params), config.dtype)
-    state_dtype = dc0.dtype
+    # One step of one lane's linear tangent loop.
+    dh, dc = carry
+    dz_ext, p, q, f, dh_ext, update, reset, zone_h, zone_c = step
+    inputs, state_dtype = lane.inputs, lane.c0.dtype
+    if reset is not None:
+        dh, dc = steps.select(reset, tangent.inputs.reset_state, (dh, dc))
+    dh_in = dh if inputs.recurrent_mask is None else dh * inputs.recurrent_mask
+    dz = (dz_ext + matmul(dh_in, weights.weight_hh_t, state_dtype)) * p
+    dz_i, dz_f, dz_g, dz_o = jnp.split(dz, 4, axis=-1)
+    dc_new = f * dc + (dz_i + dz_f + dz_g)
+    dr = q * dc_new + dz_o
+    dh_new = dr if dh_ext is None else matmul(dr, weights.weight_hr_t, state_dtype) + dh_ext
+    dh_new = zone(dh, dh_new, config.zoneout_h, zone_h)
+    dc_new = zone(dc, dc_new, config.zoneout_c, zone_c)
+    dh_new, dc_new = steps.select(update, (dh_new, dc_new), (dh, dc))
+    return (dh_new, dc_new), dh_new
 
-    def body(carry: Pair, step: tuple) -> tuple[Pair, jax.Array]:
-        dh, dc = carry
-        dz_ext_t, p, q, f, dh_ext_t, update, reset, zone_h, zone_c = step
-        if reset is not None:
-            dh, dc = steps.select(reset, dh0, dh), steps.select(reset, dc0, dc)
-        dh_in = dh if inputs.recurrent_mask is None else dh * inputs.recurrent_mask
-        dz = (dz_ext_t + matmul(dh_in, weights.weight_hh_t, state_dtype)) * p
-        dz_i, dz_f, dz_g, dz_o = jnp.split(dz, 4, axis=-1)
-        dc_new = f * dc + (dz_i + dz_f + dz_g)
-        dr = q * dc_new + dz_o
-        dh_new = dr if dh_ext_t is None else matmul(dr, weights.weight_hr_t, state_dtype) + dh_ext_t
-        dh_new = zone(dh, dh_new, config.zoneout_h, zone_h)
-        dc_new = zone(dc, dc_new, config.zoneout_c, zone_c)
-        dh_new, dc_new = steps.select(update, (dh_new, dc_new), (dh, dc))
-        return (dh_new, dc_new), dh_new
 
-    per_step = (
-        dz_ext,
-        saved.p,
-        saved.q,
-        saved.f,
-        dh_ext,
-        inputs.update,
-        inputs.reset,
-        inputs.zoneout_h,
-        inputs.zoneout_c,
-    )
-    return jax.lax.scan(body, (dh0, dc0), per_step, unroll=config.unroll)
+def _tangent(
+    config: Config, lanes: tuple[Lane, ...], tangents: tuple[Lane, ...], per_step: tuple
+) -> tuple[tuple, tuple]:
+    """The linear tangent loop of every lane: per lane `((dh, dc), dys)`."""
+    weights = tuple(cell.cast_weights(prepare(lane.params), config.dtype) for lane in lanes)
+
+    def step(lane: tuple, carry: Pair, per_step: tuple) -> tuple[Pair, jax.Array]:
+        return _tangent_step(config, *lane, carry, per_step)
+
+    body = _in_lockstep(step, tuple(zip(weights, lanes, tangents, strict=True)))
+    carry = tuple((tangent.h0, tangent.c0) for tangent in tangents)
+    return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
+
+
+def _tangent_inputs(
+    config: Config, lane: Lane, tangent: Lane, ys: jax.Array, saved: Saved
+) -> tuple:
+    # What one lane's tangent loop reads per step; the hoisted products come first.
+    dz_ext = _external(lane, tangent, ys, config.dtype)
+    dh_ext = None
+    if lane.params.weight_hr is not None:  # r_t W_hr'^T, the projection's own tangent
+        weight_hr = tangent.params.weight_hr.astype(ys.dtype)
+        dh_ext = jnp.einsum("...h,ph->...p", saved.r, weight_hr)
+    i = lane.inputs
+    return (dz_ext, saved.p, saved.q, saved.f, dh_ext, i.update, i.reset, i.zoneout_h, i.zoneout_c)
 
 
 @lstm_kernel.defjvp
 def _lstm_kernel_jvp(config: Config, primals: tuple, tangents: tuple) -> tuple[tuple, tuple]:
-    params, h0, c0, inputs = primals
-    d_params, dh0, dc0, d_inputs = tangents
-    (h, c), (ys, saved) = _forward(config, params, h0, c0, inputs, keep=True)
-    h_in = _entering_h(ys, h0, inputs)
-    dz_ext = _external(params, d_params, inputs, d_inputs.xs, h_in, config.dtype)
-    dh_ext = None
-    if params.weight_hr is not None:  # r_t W_hr'^T, the projection's own tangent
-        dh_ext = jnp.einsum("...h,ph->...p", saved.r, d_params.weight_hr.astype(h.dtype))
-    (dh, dc), dys = _tangent(config, params, dh0, dc0, inputs, saved, dz_ext, dh_ext)
-    valid = inputs.valid
-    primal_out = (h, c, steps.zero_where_not(valid, ys))
-    return primal_out, (dh, dc, steps.zero_where_not(valid, dys))
+    (lanes,), (d_lanes,) = primals, tangents
+    finals, outputs = _forward(config, lanes, keep=True)
+    per_step = tuple(
+        _tangent_inputs(config, lane, tangent, ys, saved)
+        for lane, tangent, (ys, saved) in zip(lanes, d_lanes, outputs, strict=True)
+    )
+    d_finals, d_ys = _tangent(config, lanes, d_lanes, per_step)
+    primal_out, tangent_out = [], []
+    for lane, (h, c), (ys, _), (dh, dc), dys in zip(
+        lanes, finals, outputs, d_finals, d_ys, strict=True
+    ):
+        valid = lane.inputs.valid
+        primal_out.append((h, c, steps.zero_where_not(valid, ys)))
+        tangent_out.append((dh, dc, steps.zero_where_not(valid, dys)))
+    return tuple(primal_out), tuple(tangent_out)

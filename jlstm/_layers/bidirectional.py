@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from jlstm import _validation as checks
-from jlstm._layers.lstm import lstm
+from jlstm._engine import call as layer_call
+from jlstm._layers.lstm import prepare
 from jlstm._public import public
 from jlstm._types import Bidirectional
 from jlstm._validation import layers as layer_checks
@@ -107,9 +108,14 @@ def bidirectional(
         forward_options = dict(forward_options, key=forward_key)
         backward_options = dict(backward_options, key=backward_key)
     with layer_checks.context("(in the forward direction: `params.forward`, `state.forward`)"):
-        forward_state, forward_ys = lstm(params.forward, xs, forward_state, **forward_options)
+        forward = prepare("bidirectional", params.forward, xs, forward_state, **forward_options)
     with layer_checks.context("(in the backward direction: `params.backward`, `state.backward`)"):
-        backward_state, backward_ys = lstm(params.backward, xs, backward_state, **backward_options)
+        backward = prepare("bidirectional", params.backward, xs, backward_state, **backward_options)
+    calls = (forward, backward)  # both directions advance in one loop
+    ran = layer_call.run_together(calls)
+    (forward_state, forward_ys), (backward_state, backward_ys) = (
+        layer_call.finish(call, *out) for call, out in zip(calls, ran, strict=True)
+    )
     final_state = Bidirectional(forward_state, backward_state)
     if merge_mode is None:
         return final_state, Bidirectional(forward_ys, backward_ys)

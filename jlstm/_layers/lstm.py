@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import jax
 
 from jlstm._engine import call as layer_call
+from jlstm._errors import LSTMTypeError, fail
 from jlstm._public import public
 from jlstm._types import LSTMParams, LSTMState
 from jlstm._variants import GateTrace
@@ -40,13 +42,14 @@ def lstm(
     """Run an LSTM layer over a sequence, with a fast derivative for every option.
 
     The core equations (with any of `lengths`, `mask`, `resets`, `reverse`, dropout,
-    zoneout, `dtype`, a projection and an initial state) run in one loop whose derivative
-    keeps only the `(h, c)` recurrence in the loop and computes the weight and input
-    gradients as single large matrix products outside it (see `jlstm._engine.kernel`). It is a
-    `jax.custom_jvp`, so forward and reverse mode, `vmap`, `shard_map`, sharded meshes
-    and `jax.export` all work with default arguments. Params with variants
-    (`jlstm.init_lstm(..., peephole=True, layer_norm=True, cifg=True)`), `return_gates`
-    and `remat` step the cell with `jlstm.scan` under the same rules.
+    zoneout, `dtype`, `remat`, a projection and an initial state) run in one loop whose
+    derivative keeps only the `(h, c)` recurrence in the loop and computes the weight and
+    input gradients as single large matrix products outside it (see
+    `jlstm._engine.kernel`). It is a `jax.custom_jvp`, so forward and reverse mode,
+    `vmap`, `shard_map`, sharded meshes and `jax.export` all work with default
+    arguments. Params with variants (`jlstm.init_lstm(..., peephole=True,
+    layer_norm=True, cifg=True)`) and `return_gates` step the cell with `jlstm.scan`
+    under the same rules.
 
     Args:
       params: an `LSTMParams`.
@@ -76,8 +79,10 @@ def lstm(
         is reversed and the padding stays at the end. Outputs stay aligned with inputs.
       time_major: whether time is the leading axis of `xs` and of the outputs.
       unroll: steps per loop iteration of the scan (see `jax.lax.scan`).
-      remat: store only the state of each step and recompute the rest in the backward
-        pass (`jax.checkpoint` of each step of a `lax.scan`): less memory, same gradients.
+      remat: for long sequences, save the state only every `ceil(sqrt(time))` steps and
+        recompute each such chunk in the backward pass (`jax.checkpoint`): memory for
+        `O(sqrt(time))` steps instead of `O(time)`, one more forward pass, same gradients.
+        With variants or `return_gates`, each step is checkpointed instead.
       dtype: compute dtype of the matrix products (e.g. `jnp.bfloat16`); the state keeps
         the params' dtype and the outputs come back in `dtype`. Without it, `xs` must have
         the params' dtype.
@@ -139,3 +144,27 @@ def lstm(
         checks=checks,
     )
     return layer_call.finish(call, *layer_call.run(call))
+
+
+# `jlstm.lstm`'s keyword options and their defaults.
+OPTIONS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(lstm).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+}
+
+
+def known_options(fn: str, options: dict[str, Any]) -> None:
+    """Reject the keyword arguments of `fn` meant for `jlstm.lstm` that it does not take."""
+    for name, value in options.items():
+        if name not in OPTIONS:
+            expected = "a keyword option of jlstm.lstm (see its docstring)"
+            fail(fn, name, expected, repr(value), kind=LSTMTypeError)
+
+
+def prepare(
+    fn: str, params: LSTMParams, xs: Any, state: LSTMState | None, **options: Any
+) -> layer_call.Call:
+    """`jlstm.lstm`'s checks and layout for a layer `fn` that runs calls together."""
+    known_options(fn, options)
+    return layer_call.prepare(params, xs, state, **(OPTIONS | options))

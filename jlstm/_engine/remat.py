@@ -1,0 +1,69 @@
+"""The LSTM kernel checkpointed every `k` steps, for long sequences (`remat=True`).
+
+The sequence is cut into chunks of `k = ceil(sqrt(time))` steps, run one after the other
+by an outer `lax.scan`; each chunk is one kernel call under `jax.checkpoint`. The
+backward pass keeps only the state at each chunk boundary and recomputes one chunk's
+forward pass at a time, so the memory for the derivative is `O(sqrt(time))` steps
+instead of `O(time)`, for one more forward pass. Inside a chunk the derivative is the
+kernel's own: the weight and input gradients are one large product per chunk.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jlstm._engine.kernel import Config, Inputs, Lane, lstm_kernel
+
+# The fields of `Inputs` read once per step; the others hold for the whole sequence.
+PER_STEP = ("xs", "update", "valid", "reset", "zoneout_h", "zoneout_c")
+
+
+def chunk_size(time: int) -> int:
+    """Steps per checkpointed chunk: the square root, which balances the two memories."""
+    return max(1, math.ceil(math.sqrt(time)))
+
+
+def _steps(inputs: Inputs, cut: Any) -> dict[str, Any]:
+    # The per-step fields of `inputs`, each array cut along time by `cut`.
+    return {name: jax.tree.map(cut, getattr(inputs, name)) for name in PER_STEP}
+
+
+def _started(lanes: tuple[Lane, ...], carry: tuple, per_step: tuple) -> tuple[Lane, ...]:
+    # The lanes run from the states in `carry` over the per-step inputs in `per_step`.
+    return tuple(
+        lane._replace(h0=h, c0=c, inputs=lane.inputs._replace(**fields))
+        for lane, (h, c), fields in zip(lanes, carry, per_step, strict=True)
+    )
+
+
+def checkpointed_kernel(config: Config, lanes: tuple[Lane, ...]) -> tuple[tuple, ...]:
+    """`lstm_kernel`'s result, with a derivative that stores one state per chunk."""
+    time = lanes[0].inputs.xs.shape[0]
+    size = chunk_size(time)
+    count = time // size
+    head = count * size
+    run = jax.checkpoint(functools.partial(lstm_kernel, config), prevent_cse=False)
+
+    def chunked(a: jax.Array) -> jax.Array:
+        return a[:head].reshape((count, size, *a.shape[1:]))
+
+    def body(carry: tuple, chunks: tuple) -> tuple[tuple, tuple]:
+        out = run(_started(lanes, carry, chunks))
+        return tuple((h, c) for h, c, _ in out), tuple(ys for _, _, ys in out)
+
+    carry = tuple((lane.h0, lane.c0) for lane in lanes)
+    chunks = tuple(_steps(lane.inputs, chunked) for lane in lanes)
+    carry, ys = jax.lax.scan(body, carry, chunks)
+    ys = tuple(y.reshape((head, *y.shape[2:])) for y in ys)
+    if head == time:
+        return tuple((h, c, y) for (h, c), y in zip(carry, ys, strict=True))
+    rest = tuple(_steps(lane.inputs, lambda a: a[head:]) for lane in lanes)
+    tails = run(_started(lanes, carry, rest))
+    return tuple(
+        (h, c, jnp.concatenate([y, tail])) for y, (h, c, tail) in zip(ys, tails, strict=True)
+    )
