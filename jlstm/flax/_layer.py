@@ -149,6 +149,7 @@ def call(
     initial: Any,
     *,
     lengths: jax.Array | None,
+    mask: jax.Array | None,
     key: jax.Array | None,
     run_checks: bool,
 ) -> jax.Array | tuple[jax.Array, ...]:
@@ -163,7 +164,8 @@ def call(
     initial = initial_state(fn, params, initial)
     xs, dtype = compute_dtype(options, params, checks.as_array(fn, "xs", xs))
     with layer_checks.context(f"(called by jlstm.{fn})"):
-        final_state, ys = _run(options, params, xs, initial, lengths, key, run_checks, dtype)
+        steps = {"lengths": lengths, "mask": mask}
+        final_state, ys = _run(options, params, xs, initial, steps, key, run_checks, dtype)
     last_layer = final_state if isinstance(params, LSTMParams | Bidirectional) else final_state[-1]
     output = ys if options.return_sequences else _last_output(last_layer, options.merge_mode)
     if not options.return_state:
@@ -176,14 +178,17 @@ def _run(
     params: Params,
     xs: jax.Array,
     initial: Any,
-    lengths: jax.Array | None,
+    steps: dict[str, jax.Array | None],
     key: jax.Array | None,
     run_checks: bool,
     dtype: Any,
 ) -> tuple[Any, jax.Array]:
-    """The functional API's run of `params`: `jlstm.lstm`, `bidirectional` or `stack`."""
+    """The functional API's run of `params`: `jlstm.lstm`, `bidirectional` or `stack`.
+
+    `steps` holds the call's `lengths` and `mask`.
+    """
     layer_options = {
-        "lengths": lengths,
+        **steps,
         "time_major": options.time_major,
         "dtype": dtype,
         "input_dropout": options.input_dropout,

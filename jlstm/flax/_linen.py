@@ -118,6 +118,7 @@ class LSTM(nn.Module):
         *,
         initial_state: Any = None,
         lengths: jax.Array | None = None,
+        mask: jax.Array | None = None,
         deterministic: bool | None = None,
     ) -> jax.Array | tuple[jax.Array, ...]:
         """Run the layers over `xs`.
@@ -132,6 +133,9 @@ class LSTM(nn.Module):
             `jlstm.LSTMState(h=carry[1], c=carry[0])`. NumPy arrays are read as by
             `jnp.asarray`.
           lengths: `(*batch,)` integers marking right-padded sequences (see `jlstm.lstm`).
+          mask: `(*batch, time)` booleans (`(time, *batch)` with `time_major`), Keras'
+            mask: a step where it is False carries the state and repeats the previous
+            output (see `jlstm.lstm`); every layer and direction reads it.
           deterministic: overrides the attribute of that name.
 
         Returns:
@@ -153,5 +157,13 @@ class LSTM(nn.Module):
             key = self.make_rng("dropout")
         run_checks = self.checks and not self.is_initializing()
         return layer.call(
-            fn, self, params, xs, initial_state, lengths=lengths, key=key, run_checks=run_checks
+            fn,
+            self,
+            params,
+            xs,
+            initial_state,
+            lengths=lengths,
+            mask=mask,
+            key=key,
+            run_checks=run_checks,
         )

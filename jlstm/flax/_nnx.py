@@ -190,6 +190,7 @@ class NNXLSTM(nnx.Module):
         *,
         initial_state: Any = None,
         lengths: jax.Array | None = None,
+        mask: jax.Array | None = None,
         deterministic: bool | None = None,
         rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None,
     ) -> jax.Array | tuple[jax.Array, ...]:
@@ -202,6 +203,9 @@ class NNXLSTM(nnx.Module):
             `LSTMState`, a `Bidirectional` of them, or a tuple per layer); None for zeros.
             A bare tuple or list, such as a Flax carry `(c, h)`, raises.
           lengths: `(*batch,)` integers marking right-padded sequences (see `jlstm.lstm`).
+          mask: `(*batch, time)` booleans (`(time, *batch)` with `time_major`), Keras'
+            mask: a step where it is False carries the state and repeats the previous
+            output (see `jlstm.lstm`); every layer and direction reads it.
           deterministic: overrides the attribute of that name.
           rngs: draws the dropout masks instead of the module's own stream.
 
@@ -226,6 +230,7 @@ class NNXLSTM(nnx.Module):
             xs,
             initial_state,
             lengths=lengths,
+            mask=mask,
             key=key,
             run_checks=self.checks,
         )

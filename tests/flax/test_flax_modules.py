@@ -60,7 +60,8 @@ def test_params_and_numbers_are_the_functional_apis(kind, config):
     else:  # layer 1 reads the sum of both directions: FEATURES wide, not 2 * FEATURES
         assert params[1].backward.weight_ih.shape == (4 * FEATURES, FEATURES)
 
-    for options in ({}, {"lengths": lengths}):
+    mask = np.array([[True, False, True, True, False], [False, True, True, False, True]])
+    for options in ({}, {"lengths": lengths}, {"mask": mask}):
         ys, *states = call(xs, **options)
         final, ys_ref = functional(params, xs, **options, **merge_mode(config))
         assert_same_tree(ys, ys_ref)
