@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 from support import oracle as reference
-from support.assertions import check
-from support.factories import inputs, random_layer, random_state
+from support.assertions import check, loop_bodies
+from support.factories import inputs, make, random_layer, random_state
 
 import jlstm
 from jlstm import Bidirectional
@@ -143,3 +143,19 @@ def test_accepts_states_per_direction():
     final, ys = jax.eval_shape(lambda: jlstm.bidirectional(params, xs, state, merge_mode=None))
     assert ys.forward.shape == (2, 5, 2) and ys.backward.shape == (2, 5, 3)
     assert final.forward.c.shape == (2, 4)
+
+
+def test_both_directions_advance_in_one_loop():
+    # The forward pass is one loop. With a derivative: one loop per direction saves the
+    # factors of the tangent, whose loop (and its transpose, the backward loop) is shared.
+    params = Bidirectional(make(), make(seed=1))
+    xs, lengths = jnp.asarray(inputs((2, 5, 3))), np.array([5, 2])
+
+    def run(params, xs):
+        return jlstm.bidirectional(params, xs, lengths=lengths)[1]
+
+    assert len(loop_bodies(jax.make_jaxpr(run)(params, xs))) == 1
+    grad = jax.grad(lambda p, x: jnp.sum(run(p, x)), argnums=(0, 1))
+    assert len(loop_bodies(jax.make_jaxpr(grad)(params, xs))) == 3
+    unidirectional = jax.grad(lambda x: jnp.sum(jlstm.lstm(params.forward, x)[1]))
+    assert len(loop_bodies(jax.make_jaxpr(unidirectional)(xs))) == 2
