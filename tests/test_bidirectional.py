@@ -159,3 +159,26 @@ def test_both_directions_advance_in_one_loop():
     assert len(loop_bodies(jax.make_jaxpr(grad)(params, xs))) == 3
     unidirectional = jax.grad(lambda x: jnp.sum(jlstm.lstm(params.forward, x)[1]))
     assert len(loop_bodies(jax.make_jaxpr(unidirectional)(xs))) == 2
+
+
+def test_one_loop_is_two_lstm_calls_bit_for_bit():
+    params = Bidirectional(random_layer(0, 3, 4, 2), random_layer(1, 3, 5))
+    xs, lengths = jnp.asarray(inputs((3, 6, 3))), np.array([6, 2, 0])
+
+    def together(params, xs):
+        return jlstm.bidirectional(params, xs, lengths=lengths, merge_mode=None)
+
+    def apart(params, xs):
+        forward = jlstm.lstm(params.forward, xs, lengths=lengths)
+        backward = jlstm.lstm(params.backward, xs, lengths=lengths, reverse=True)
+        return Bidirectional(forward[0], backward[0]), Bidirectional(forward[1], backward[1])
+
+    def loss(run, params, xs):
+        final, ys = run(params, xs)
+        return jnp.sum(jnp.sin(jnp.concatenate(ys, -1))) + sum(jnp.sum(s.c) for s in final)
+
+    grad = jax.jit(jax.value_and_grad(loss, argnums=(1, 2)), static_argnums=0)
+    jax.tree.map(
+        np.testing.assert_array_equal, jax.jit(together)(params, xs), jax.jit(apart)(params, xs)
+    )
+    jax.tree.map(np.testing.assert_array_equal, grad(together, params, xs), grad(apart, params, xs))

@@ -60,6 +60,10 @@ def bidirectional(
     padding is skipped, never read), and outputs at padded steps are exactly 0 in both
     directions, as with `torch.nn.utils.rnn.pack_padded_sequence` or a Keras mask.
 
+    Both directions advance in the same loop, in the forward and in the backward pass
+    (each direction is exactly what `jlstm.lstm` computes, with `reverse=True` for the
+    backward one).
+
     Args:
       params: a `Bidirectional(forward, backward)` of `LSTMParams` with one `input_size`.
       xs: inputs of shape `(*batch, time, input_size)`, or `(time, *batch, input_size)`
@@ -72,8 +76,8 @@ def bidirectional(
       time_major: whether time is the leading axis of `xs` and of the outputs.
       key: PRNG key of the layer options that draw noise (e.g. `input_dropout`), split
         so that the two directions draw independent masks; None for a deterministic run.
-      **layer_options: passed to both `jlstm.lstm` calls (e.g. `unroll`, `remat`, `dtype`,
-        `input_dropout`); not `reverse` or `return_gates`.
+      **layer_options: `jlstm.lstm` options of both directions (e.g. `unroll`, `remat`,
+        `dtype`, `input_dropout`); not `reverse` or `return_gates`. Any other name raises.
 
     Returns:
       `(final_state, ys)`: `final_state` is a `Bidirectional` of `LSTMState`; the backward
