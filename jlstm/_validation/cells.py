@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jlstm._errors import LSTMTypeError, fail
+from jlstm._errors import LSTMTypeError, fail, shape_str
 
 
 def cell(fn: str, value: Any, params: Any, state: Any, x: jax.ShapeDtypeStruct) -> Any:
@@ -25,15 +25,19 @@ def cell(fn: str, value: Any, params: Any, state: Any, x: jax.ShapeDtypeStruct) 
             kind=LSTMTypeError,
         )
     new, y = jax.eval_shape(value, params, state, x)
-    expected = jax.tree.map(lambda a: (tuple(a.shape), jnp.dtype(a.dtype)), state)
-    actual = jax.tree.map(lambda a: (tuple(a.shape), jnp.dtype(a.dtype)), new)
+    expected, actual = _shapes(state), _shapes(new)
     if jax.tree.structure(state) != jax.tree.structure(new) or expected != actual:
         fail(
             fn,
             "cell",
-            f"to return a state like the one it takes: {expected}",
-            f"{actual}",
+            f"a cell that returns a state like the one it takes: {expected}",
+            actual,
             "The carried state must keep its structure, shapes and dtypes at every step.",
             kind=LSTMTypeError,
         )
     return y
+
+
+def _shapes(tree: Any) -> Any:
+    """`tree` with each array as its shape and dtype name: `'(2, 4) float32'`."""
+    return jax.tree.map(lambda a: f"{shape_str(a.shape)} {jnp.dtype(a.dtype).name}", tree)

@@ -84,7 +84,8 @@ def any_key(fn: str, arrays: Mapping[str, Any], prefix: str) -> None:
     """Check that a state dict holds keys (starting with `prefix`)."""
     if not arrays:
         wanted = f"keys starting with {prefix!r}" if prefix else "keys"
-        fail(fn, "state_dict", f"a state dict with {wanted}", "none")
+        actual = f"no key starting with {prefix!r}" if prefix else "an empty state dict"
+        fail(fn, "state_dict", f"a state dict with {wanted}", actual)
 
 
 def missing_key(fn: str, key: str, present: Sequence[str]) -> NoReturn:

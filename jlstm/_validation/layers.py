@@ -194,6 +194,10 @@ def layer_state(fn: str, arg: str, value: Any, layer_arg: str, *, bidirectional:
             state_type(fn, f"{arg}.{direction}", getattr(value, direction))
 
 
+def _states(count: int) -> str:
+    return f"{count} state" if count == 1 else f"{count} states"
+
+
 def stack_states(fn: str, value: Any, layers: Any, arg: str = "state") -> tuple[Any, ...]:
     """Check a stack's initial `state` against its layers; return one state (or None) each.
 
@@ -201,7 +205,7 @@ def stack_states(fn: str, value: Any, layers: Any, arg: str = "state") -> tuple[
     """
     if value is None:
         return (None,) * len(layers)
-    expected = f"None or a tuple of {len(layers)} states, one per layer of `params`"
+    expected = f"None or a tuple of {_states(len(layers))}, one per layer of `params`"
     if isinstance(value, LSTMState | Bidirectional) or not isinstance(value, tuple | list):
         hint = None
         if isinstance(value, LSTMState | Bidirectional):
@@ -212,7 +216,7 @@ def stack_states(fn: str, value: Any, layers: Any, arg: str = "state") -> tuple[
         hint = "Each layer's state is an LSTMState(h=..., c=...). " + BARE_STATE_HINT
         fail(fn, arg, expected, actual, hint, kind=LSTMTypeError)
     if len(value) != len(layers):
-        fail(fn, arg, expected, f"{len(value)} states")
+        fail(fn, arg, expected, _states(len(value)))
     for k, (item, state_value) in enumerate(zip(layers, value, strict=True)):
         bidirectional = isinstance(item, Bidirectional)
         layer_state(fn, f"{arg}[{k}]", state_value, f"params[{k}]", bidirectional=bidirectional)

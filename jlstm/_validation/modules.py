@@ -9,7 +9,8 @@ from typing import Any
 
 import jax
 
-from jlstm._errors import LSTMTypeError, fail
+from jlstm._errors import LSTMTypeError, fail, shape_str
+from jlstm._validation.arrays import array
 from jlstm._validation.layers import merge_mode
 from jlstm._validation.values import compute_dtype, flag, float_dtype, projection, rate, size
 
@@ -53,10 +54,10 @@ def deterministic(fn: str, attribute: bool | None, argument: bool | None) -> boo
     return bool(value)
 
 
-def dropout_rng(fn: str, available: bool, expected: str, hint: str) -> None:
+def dropout_rng(fn: str, available: bool, expected: str, actual: str, hint: str) -> None:
     """Check that a call with dropout has a source of dropout randomness (`expected`)."""
     if not available:
-        fail(fn, "rngs", expected, "none", hint)
+        fail(fn, "rngs", expected, actual, hint)
 
 
 def rngs(fn: str, value: Any, ok: bool, expected: str, hint: str | None = None) -> None:
@@ -69,12 +70,21 @@ def rngs(fn: str, value: Any, ok: bool, expected: str, hint: str | None = None) 
 def same_tree(fn: str, arg: str, value: Any, current: Any, describe: Any) -> None:
     """Check that `value` has the pytree structure, shapes and dtypes of `current`.
 
-    `describe` maps a tree to what the message shows of it.
+    A different structure is an `LSTMTypeError` whose message shows both trees through
+    `describe` (a map from a tree to what the message shows of it); a leaf of another
+    shape is an `LSTMValueError`, and one of another dtype an `LSTMTypeError`, naming the
+    leaf (`params.weight_ih`).
     """
-    same = jax.tree.structure(value) == jax.tree.structure(current) and all(
-        (new.shape, new.dtype) == (old.shape, old.dtype)
-        for new, old in zip(jax.tree.leaves(value), jax.tree.leaves(current), strict=True)
-    )
-    if not same:
-        expected = f"of the module's structure and shapes {describe(current)}"
-        fail(fn, arg, expected, describe(value))
+    if jax.tree.structure(value) != jax.tree.structure(current):
+        expected = f"of the module's structure {describe(current)}"
+        fail(fn, arg, expected, describe(value), kind=LSTMTypeError)
+    paths = jax.tree_util.tree_flatten_with_path(current)[0]
+    for (path, old), new in zip(paths, jax.tree.leaves(value), strict=True):
+        name = f"{arg}{jax.tree_util.keystr(path)}"
+        array(fn, name, new)
+        if tuple(new.shape) != tuple(old.shape):
+            expected = f"of the module's shape {shape_str(old.shape)}"
+            fail(fn, name, expected, f"shape {shape_str(new.shape)}")
+        if new.dtype != old.dtype:
+            expected = f"of the module's dtype {old.dtype}"
+            fail(fn, name, expected, f"dtype {new.dtype}", kind=LSTMTypeError)

@@ -55,12 +55,22 @@ class Options(CallOptions, Protocol):
     checks: bool
 
 
-def input_size(fn: str, xs: Any) -> int:
-    """The features of `xs`, which sizes the first layer at init."""
+def inputs(fn: str, options: CallOptions, xs: Any) -> Any:
+    """Read `xs` as an array and check that it has the axes of the module's layout.
+
+    Both modules check here, so that they word a wrong `xs` alike; `jlstm.lstm` checks
+    the rest (dtype, feature size).
+    """
     xs = checks.as_array(fn, "xs", xs)
     checks.array(fn, "xs", xs)
-    checks.rank(fn, "xs", xs, "(*batch, time, input_size)")
-    return xs.shape[-1]
+    layout = "(time, *batch, input_size)" if options.time_major else "(*batch, time, input_size)"
+    checks.rank(fn, "xs", xs, layout)
+    return xs
+
+
+def input_size(fn: str, options: CallOptions, xs: Any) -> int:
+    """The features of `xs`, which sizes the first layer at init."""
+    return inputs(fn, options, xs).shape[-1]
 
 
 def noisy(options: CallOptions) -> bool:
@@ -162,7 +172,7 @@ def call(
     final `h` and `c` of every layer and direction.
     """
     initial = initial_state(fn, params, initial)
-    xs, dtype = compute_dtype(options, params, checks.as_array(fn, "xs", xs))
+    xs, dtype = compute_dtype(options, params, inputs(fn, options, xs))
     with layer_checks.context(f"(called by jlstm.{fn})"):
         steps = {"lengths": lengths, "mask": mask}
         final_state, ys = _run(options, params, xs, initial, steps, key, run_checks, dtype)

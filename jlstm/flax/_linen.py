@@ -144,7 +144,7 @@ class LSTM(nn.Module):
         fn = "flax.LSTM"
         check.options(fn, self)
         init = functools.partial(layer.init_params, self)
-        params = self.param(PARAM_NAME, init, layer.input_size(fn, xs))
+        params = self.param(PARAM_NAME, init, layer.input_size(fn, self, xs))
         key = None
         if layer.noisy(self) and not check.deterministic(fn, self.deterministic, deterministic):
             # Like nn.Dropout, init may draw from the "params" rng instead.
@@ -152,6 +152,7 @@ class LSTM(nn.Module):
                 fn,
                 self.has_rng("dropout") or self.has_rng("params"),
                 'a "dropout" rng when deterministic is False',
+                "a call without one",
                 'Pass apply(..., rngs={"dropout": key}), or deterministic=True.',
             )
             key = self.make_rng("dropout")

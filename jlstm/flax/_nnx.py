@@ -173,7 +173,12 @@ class NNXLSTM(nnx.Module):
         return jax.tree.map(lambda variable: variable[...], self.lstm, is_leaf=_is_variable)
 
     def load(self, params: layer.Params) -> None:
-        """Write `params` (a jlstm pytree of the same structure and shapes) into the module."""
+        """Write `params` (a jlstm pytree of the same structure, shapes and dtypes) into it.
+
+        Raises:
+          LSTMTypeError: if the structure of `params` or the dtype of a leaf differs.
+          LSTMValueError: if the shape of a leaf differs.
+        """
         check.same_tree(FN + ".load", "params", params, self.params, _shapes)
         variables = jax.tree.leaves(self.lstm, is_leaf=_is_variable)
         for variable, value in zip(variables, jax.tree.leaves(params), strict=True):
@@ -219,6 +224,7 @@ class NNXLSTM(nnx.Module):
                 FN,
                 source is not None,
                 "a dropout rng when deterministic is False",
+                'None, and the module has no "dropout" stream',
                 "Pass rngs=nnx.Rngs(dropout=...) to the constructor or the call, "
                 "or call model.eval().",
             )

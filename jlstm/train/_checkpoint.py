@@ -17,9 +17,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jlstm._errors import LSTMTypeError, fail
 from jlstm._public import public
 from jlstm._validation import array, size
+from jlstm._validation import checkpoints as checkpoint_checks
 from jlstm._validation import training as checks
 from jlstm.train import _processes as processes
 
@@ -130,39 +130,6 @@ def _saved_steps(fn: str, directory: Path) -> list[int]:
         return list(manager.all_steps())
 
 
-def _differing_paths(saved: list[str], wanted: list[str]) -> str:
-    missing = [path for path in saved if path not in wanted]
-    extra = [path for path in wanted if path not in saved]
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} saved leaves missing (first: {missing[0]})")
-    if extra:
-        parts.append(f"{len(extra)} leaves the checkpoint lacks (first: {extra[0]})")
-    return "a template with " + (" and ".join(parts) or "the saved leaves in another order")
-
-
-def _compare(fn: str, saved: list[dict[str, Any]], wanted: list[dict[str, Any]], at: str) -> None:
-    """Check the `template` of a restore against the `saved` leaves (path, shape, dtype) `at`.
-
-    A mismatch found on disk while restoring, so it is raised here rather than by a check of
-    `jlstm._validation.training`.
-    """
-    paths = [leaf["path"] for leaf in saved], [leaf["path"] for leaf in wanted]
-    if paths[0] != paths[1]:
-        hint = "Build the template the way the saved state was built (same model and optimizer)."
-        expected = f"a pytree of the structure saved in {at}"
-        fail(fn, "template", expected, _differing_paths(*paths), hint, kind=LSTMTypeError)
-    for have, want in zip(saved, wanted, strict=True):
-        arg = f"template{want['path']}"
-        if have["shape"] != want["shape"]:
-            expected = f"of shape {tuple(have['shape'])} as saved in {at}"
-            fail(fn, arg, expected, f"shape {tuple(want['shape'])}")
-        if have["dtype"] != want["dtype"]:
-            hint = "Orbax would cast silently; restore with the saved dtype, then cast explicitly."
-            expected = f"of dtype {have['dtype']} as saved in {at}"
-            fail(fn, arg, expected, f"dtype {want['dtype']}", hint, kind=LSTMTypeError)
-
-
 def _target(leaf: Any) -> jax.ShapeDtypeStruct:
     stored = jax.eval_shape(jax.random.key_data, leaf) if _is_key(leaf) else leaf
     sharding = getattr(leaf, "sharding", None) or jax.sharding.SingleDeviceSharding(
@@ -214,7 +181,7 @@ def restore_checkpoint(directory: Path, template: Any, *, step: int | None = Non
         at = f"step {step} of {directory}"
         saved = manager.restore(step, args=ocp.args.Composite(leaves=ocp.args.JsonRestore()))
         saved = saved.leaves["leaves"]
-        _compare(fn, saved, wanted, at)
+        checkpoint_checks.template(fn, saved, wanted, at)
         targets = {f"{i:06d}": _target(leaf) for i, leaf in enumerate(leaves)}
         restored = manager.restore(
             step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore(targets))

@@ -69,8 +69,9 @@ GOOD = torch_layer()
 
 CASES = [
     torch_case("not-a-mapping", "state_dict", T, r"a mapping, got list", []),
-    torch_case("empty", "state_dict", V, r"a state dict with keys, got none", {}),
-    torch_case("prefix", "state_dict", V, r"keys starting with 'encoder\.', got none", GOOD,
+    torch_case("empty", "state_dict", V, r"a state dict with keys, got an empty state dict\.", {}),
+    torch_case("prefix", "state_dict", V,
+               r"keys starting with 'encoder\.', got no key starting with 'encoder\.'\.", GOOD,
                "encoder."),
     torch_case("missing-key", "state_dict", V,
                r"with the key 'weight_hh_l1', got only .*'weight_ih_l1'",
