@@ -174,6 +174,30 @@ def test_backward_memory_is_two_gate_buffers(batch, time, hidden):
     assert compiled.memory_analysis().temp_size_in_bytes < 3.5 * gate_buffer
 
 
+@pytest.mark.parametrize("dims", ["b, t", "b"])
+def test_remat_exports_with_symbolic_dims(dims):
+    # A symbolic time has no square root to chunk by: remat then checkpoints every step.
+    params = make()
+
+    def grad(params, xs, lengths):
+        return jax.value_and_grad(
+            lambda p: jnp.sum(jlstm.lstm(p, xs, lengths=lengths, remat=True)[1] ** 2)
+        )(params)
+
+    symbolic = jax.export.symbolic_shape(dims)
+    shape = (*symbolic, 3) if len(symbolic) == 2 else (*symbolic, 9, 3)
+    exported = jax.export.export(jax.jit(grad))(
+        params,
+        jax.ShapeDtypeStruct(shape, jnp.float32),
+        jax.ShapeDtypeStruct(shape[:1], jnp.int32),
+    )
+    for time in (9, 1) if len(symbolic) == 2 else (9,):
+        xs, lengths = jnp.asarray(inputs((3, time, 3))), jnp.array([time, time // 2, 0])
+        assert_relative(
+            exported.call(params, xs, lengths), jax.jit(grad)(params, xs, lengths), 1e-6
+        )
+
+
 @pytest.mark.slow
 def test_remat_keeps_a_long_sequence_small():
     # B=4, T=100,000, I=16, H=32: XLA's temp memory for forward+backward, from the compiler.

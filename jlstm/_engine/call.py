@@ -40,8 +40,13 @@ class Call(NamedTuple):
     batch_rank: int
 
     def on_kernel(self) -> bool:
-        """Whether the LSTM kernel runs this call (else the generic runner)."""
-        return not (self.return_gates or variants.has_variants(self.params))
+        """Whether the LSTM kernel runs this call (else the generic runner).
+
+        `remat` cuts the steps into chunks of their square root, which a symbolic number
+        of steps (`jax.export`) does not have: it checkpoints each step instead.
+        """
+        unchunked = self.remat and not isinstance(self.xs.shape[0], int)
+        return not (self.return_gates or variants.has_variants(self.params) or unchunked)
 
 
 def _layout_hint(time_major: bool, xs: jax.Array, batch_shape: tuple[int, ...]) -> str | None:

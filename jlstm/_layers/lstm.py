@@ -82,7 +82,8 @@ def lstm(
       remat: for long sequences, save the state only every `ceil(sqrt(time))` steps and
         recompute each such chunk in the backward pass (`jax.checkpoint`): memory for
         `O(sqrt(time))` steps instead of `O(time)`, one more forward pass, same gradients.
-        With variants or `return_gates`, each step is checkpointed instead.
+        With variants, `return_gates` or a symbolic number of steps (`jax.export`), each
+        step of the scan is checkpointed instead.
       dtype: compute dtype of the matrix products (e.g. `jnp.bfloat16`); the state keeps
         the params' dtype and the outputs come back in `dtype`. Without it, `xs` must have
         the params' dtype.
