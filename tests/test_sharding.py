@@ -27,9 +27,9 @@ def results():
 
 CASES = [
     *(f"shard_map lstm {name}" for name in ("lengths", "bf16")),
-    "shard_map bidirectional lengths",
+    *(f"shard_map bidirectional {name}" for name in ("lengths", "remat")),
     "shard_map stack mask",
-    *(f"Explicit mesh lstm {name}" for name in ("plain", "lengths", "replicated state")),
+    *(f"Explicit mesh lstm {name}" for name in ("plain", "lengths", "remat", "replicated state")),
     "Auto mesh lstm lengths",
     "export lstm plain",
     "export lstm mask",

@@ -36,6 +36,7 @@ def cases():
         "lengths": {"lengths": lengths},
         "mask": {"mask": mask},
         "bf16": {"dtype": jnp.bfloat16},
+        "remat": {"lengths": lengths, "remat": True},  # chunks of 3 steps
     }
 
     def loss(layer, x, s, n, m, name):
@@ -51,7 +52,7 @@ def cases():
     mesh = jax.make_mesh((4,), ("b",), axis_types=(AxisType.Auto,))
     out = {}
     shard_map_cases = [("lstm", name) for name in ("lengths", "bf16")]
-    shard_map_cases += [("bidirectional", "lengths"), ("stack", "mask")]
+    shard_map_cases += [("bidirectional", "lengths"), ("bidirectional", "remat"), ("stack", "mask")]
     for layer, name in shard_map_cases:
         with_state = layer == "lstm"
         s = state if with_state else None
@@ -68,7 +69,7 @@ def cases():
         out[f"shard_map {layer} {name}"] = (sharded(xs, s, lengths, mask), reference, name)
     # An Explicit mesh with and without lengths and with a replicated state; an Auto one once.
     for axis_type, names in (
-        (AxisType.Explicit, ("plain", "lengths")),
+        (AxisType.Explicit, ("plain", "lengths", "remat")),
         (AxisType.Auto, ("lengths",)),
     ):
         m = jax.make_mesh((4,), ("b",), axis_types=(axis_type,))
