@@ -32,6 +32,7 @@ so also of the backward loop that JAX transposes from it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -115,7 +116,7 @@ def _forward_step(
     return (h_new, c_new), (h_new, Saved(p, q, a.f, r))
 
 
-def _in_lockstep(step_fn: Any, lanes: tuple) -> Any:
+def _in_lockstep(step_fn: Callable[..., tuple], lanes: tuple) -> Callable[..., tuple]:
     # A loop body that runs step_fn(lane, carry, step) for every lane.
     def body(carry: tuple, step: tuple) -> tuple[tuple, tuple]:
         out = [step_fn(*args) for args in zip(lanes, carry, step, strict=True)]
