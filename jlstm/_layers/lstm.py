@@ -8,9 +8,9 @@ from typing import Any
 import jax
 
 from jlstm._engine import call as layer_call
-from jlstm._errors import LSTMTypeError, fail
 from jlstm._public import public
 from jlstm._types import LSTMParams, LSTMState
+from jlstm._validation import layers as layer_checks
 from jlstm._variants import GateTrace
 
 __all__ = ["lstm"]
@@ -155,17 +155,9 @@ OPTIONS = {
 }
 
 
-def known_options(fn: str, options: dict[str, Any]) -> None:
-    """Reject the keyword arguments of `fn` meant for `jlstm.lstm` that it does not take."""
-    for name, value in options.items():
-        if name not in OPTIONS:
-            expected = "a keyword option of jlstm.lstm (see its docstring)"
-            fail(fn, name, expected, repr(value), kind=LSTMTypeError)
-
-
 def prepare(
     fn: str, params: LSTMParams, xs: Any, state: LSTMState | None, **options: Any
 ) -> layer_call.Call:
     """`jlstm.lstm`'s checks and layout for a layer `fn` that runs calls together."""
-    known_options(fn, options)
+    layer_checks.known_options(fn, options, OPTIONS)
     return layer_call.prepare(params, xs, state, **(OPTIONS | options))

@@ -10,7 +10,7 @@ import jax
 from jlstm import _validation as checks
 from jlstm._dropout import inverted as inverted_dropout
 from jlstm._layers.bidirectional import bidirectional
-from jlstm._layers.lstm import known_options, lstm
+from jlstm._layers.lstm import OPTIONS, lstm
 from jlstm._public import public
 from jlstm._types import Bidirectional, LSTMParams, LSTMState
 from jlstm._validation import layers as layer_checks
@@ -109,7 +109,7 @@ def stack(
     state = renamed("stack", "states", "state", states, state, None)
     layer_states = layer_checks.stack_states("stack", state, params)
     layer_checks.unsupported_options("stack", layer_options, UNSUPPORTED)
-    known_options("stack", layer_options)
+    layer_checks.known_options("stack", layer_options, OPTIONS)
     rate = checks.rate("stack", "dropout", dropout)
     checks.noise_key("stack", key, deterministic, {"dropout": rate})
     options = dict(

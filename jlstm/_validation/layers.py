@@ -66,6 +66,14 @@ def unsupported_options(fn: str, options: dict[str, Any], reasons: dict[str, str
             fail(fn, name, "left out", repr(options[name]), reason, kind=LSTMTypeError)
 
 
+def known_options(fn: str, options: dict[str, Any], known: dict[str, Any]) -> None:
+    """Reject the per-layer options of `fn` that are not in `known` (`jlstm.lstm`'s)."""
+    for name, value in options.items():
+        if name not in known:
+            expected = "a keyword option of jlstm.lstm (see its docstring)"
+            fail(fn, name, expected, repr(value), kind=LSTMTypeError)
+
+
 def bidirectional_params(fn: str, arg: str, value: Any) -> tuple[int, tuple[int, int]]:
     """Check a `Bidirectional` of two `LSTMParams` that read the same inputs.
 
