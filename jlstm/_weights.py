@@ -38,6 +38,18 @@ def matmul(x: jax.Array, weight: jax.Array, out_dtype: Any) -> jax.Array:
     return jnp.matmul(x.astype(weight.dtype), weight, preferred_element_type=out_dtype)
 
 
+def matmul_stored(x: jax.Array, weight: jax.Array, out_dtype: Any) -> jax.Array:
+    """`x @ weight.T` for a weight in its stored `(out, in)` layout, as `matmul` accumulates.
+
+    Its transpose (reverse mode) multiplies by the stored weight without a transpose, which
+    XLA:CPU runs up to 1.4x faster inside a loop than a product with a transposed operand.
+    """
+    contract = (((x.ndim - 1,), (1,)), ((), ()))
+    return jax.lax.dot_general(
+        x.astype(weight.dtype), weight, contract, preferred_element_type=out_dtype
+    )
+
+
 def bias_row(bias: jax.Array, like: jax.Array) -> jax.Array:
     """`bias` reshaped to broadcast against `like` with an explicit rank (no rank promotion)."""
     return bias.reshape((1,) * (like.ndim - 1) + (-1,))

@@ -42,7 +42,7 @@ from jlstm import _cell as cell
 from jlstm._dropout import zone
 from jlstm._engine import steps
 from jlstm._types import LSTMParams
-from jlstm._weights import bias_row, matmul, prepare
+from jlstm._weights import bias_row, matmul_stored, prepare
 
 Pair = tuple[jax.Array, jax.Array]  # (h, c) or their tangents (dh, dc)
 
@@ -193,11 +193,11 @@ def _tangent_step(
     if reset is not None:
         dh, dc = _pick(reset, tangent.inputs.reset_state, (dh, dc))
     dh_in = dh if inputs.recurrent_mask is None else dh * inputs.recurrent_mask
-    dz = (dz_ext + matmul(dh_in, weights.weight_hh_t, state_dtype)) * p
+    dz = (dz_ext + matmul_stored(dh_in, weights.weight_hh, state_dtype)) * p
     dz_i, dz_f, dz_g, dz_o = jnp.split(dz, 4, axis=-1)
     dc_new = f * dc + (dz_i + dz_f + dz_g)
     dr = q * dc_new + dz_o
-    dh_new = dr if dh_ext is None else matmul(dr, weights.weight_hr_t, state_dtype) + dh_ext
+    dh_new = dr if dh_ext is None else matmul_stored(dr, weights.weight_hr, state_dtype) + dh_ext
     dh_new = zone(dh, dh_new, config.zoneout_h, zone_h)
     dc_new = zone(dc, dc_new, config.zoneout_c, zone_c)
     dh_new, dc_new = _pick(update, (dh_new, dc_new), (dh, dc))
@@ -208,7 +208,7 @@ def _tangent(
     config: Config, lanes: tuple[Lane, ...], tangents: tuple[Lane, ...], per_step: tuple
 ) -> tuple[tuple, tuple]:
     """The linear tangent loop of every lane: per lane `((dh, dc), dys)`."""
-    weights = tuple(cell.cast_weights(prepare(lane.params), config.dtype) for lane in lanes)
+    weights = tuple(_stored_weights(lane.params, config.dtype) for lane in lanes)
 
     def step(lane: tuple, carry: Pair, per_step: tuple) -> tuple[Pair, jax.Array]:
         return _tangent_step(config, *lane, carry, per_step)
@@ -216,6 +216,13 @@ def _tangent(
     body = _in_lockstep(step, tuple(zip(weights, lanes, tangents, strict=True)))
     carry = tuple((tangent.h0, tangent.c0) for tangent in tangents)
     return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
+
+
+def _stored_weights(params: LSTMParams, dtype: Any) -> LSTMParams:
+    # The tangent loop multiplies by the weights as stored (see `matmul_stored`).
+    if dtype is None:
+        return params
+    return jax.tree.map(lambda weight: weight.astype(dtype), params)
 
 
 def _tangent_inputs(
