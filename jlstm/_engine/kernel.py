@@ -219,10 +219,12 @@ def _tangent(
 
 
 def _stored_weights(params: LSTMParams, dtype: Any) -> LSTMParams:
-    # The tangent loop multiplies by the weights as stored (see `matmul_stored`).
+    # The recurrent weights as stored (see `matmul_stored`), in the compute dtype; like
+    # `cell.cast_weights`, the bias keeps its own dtype.
     if dtype is None:
         return params
-    return jax.tree.map(lambda weight: weight.astype(dtype), params)
+    recurrent = {"weight_hh": params.weight_hh, "weight_hr": params.weight_hr}
+    return params._replace(**jax.tree.map(lambda weight: weight.astype(dtype), recurrent))
 
 
 def _tangent_inputs(
