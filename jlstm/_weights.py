@@ -50,6 +50,17 @@ def matmul_stored(x: jax.Array, weight: jax.Array, out_dtype: Any) -> jax.Array:
     )
 
 
+def stored_recurrent(params: LSTMParams, dtype: Any) -> LSTMParams:
+    """`params` with the recurrent weights, as stored, in the compute dtype (see `matmul_stored`).
+
+    Like `prepare`, the bias keeps its own dtype.
+    """
+    if dtype is None:
+        return params
+    recurrent = {"weight_hh": params.weight_hh, "weight_hr": params.weight_hr}
+    return params._replace(**jax.tree.map(lambda weight: weight.astype(dtype), recurrent))
+
+
 def bias_row(bias: jax.Array, like: jax.Array) -> jax.Array:
     """`bias` reshaped to broadcast against `like` with an explicit rank (no rank promotion)."""
     return bias.reshape((1,) * (like.ndim - 1) + (-1,))

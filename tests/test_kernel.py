@@ -174,6 +174,65 @@ def test_backward_memory_is_two_gate_buffers(batch, time, hidden):
     assert compiled.memory_analysis().temp_size_in_bytes < 3.5 * gate_buffer
 
 
+def long_case(proj_size):
+    # 64 sequences of 80 steps with 4 * 128 gates: over the size of a tangent loop that
+    # runs whole, so it runs in chunks (16 steps each: 1,024 rows of its hoisted GEMMs).
+    rng = np.random.default_rng(11)
+    params = make(input_size=3, hidden_size=128, proj_size=proj_size)
+    out = params.weight_hh.shape[1]
+    state = jlstm.LSTMState(
+        jnp.zeros((64, out)), jnp.asarray(inputs((64, 128), 3))
+    )  # h0 = 0: see the mask note in test_gradients_equal_scan_autodiff
+    options = {
+        "lengths": rng.integers(0, 81, 64),
+        "mask": rng.random((64, 80)) < 0.8,
+        "resets": rng.random((64, 80)) < 0.05,
+        "reverse": True,
+    }
+    return params, state, jnp.asarray(inputs((64, 80, 3), 1)), options
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("proj_size", [None, 32])
+def test_long_loops_in_chunks_equal_scan_autodiff(proj_size):
+    params, state, xs, options = long_case(proj_size)
+    grad = jax.jit(jax.value_and_grad(loss, argnums=(1, 2, 3)), static_argnums=0)
+    fast = grad(lambda *a: lstm(*a, **options), params, state, xs)
+    reference = grad(lambda *a: scanned(*a, **options), params, state, xs)
+    strip = [(value, (p, s.c, x)) for value, (p, s, x) in (fast, reference)]
+    assert_relative(*strip, 1e-6)
+
+
+@pytest.mark.slow
+def test_long_loops_in_chunks_have_the_scan_jvp():
+    params, state, xs, options = long_case(None)
+    options |= {"recurrent_dropout": 0.3, "zoneout_c": 0.2, "key": jax.random.key(4)}
+    tangents = jax.tree.map(lambda a: jnp.asarray(inputs(a.shape, 5)), (params, xs, state))
+
+    def jvp(run):
+        return jax.jit(lambda *a: jax.jvp(lambda *p: run(*p, **options), a, tangents))(
+            params, xs, state
+        )
+
+    assert_relative(jvp(lstm), jvp(traced), 1e-6)
+
+
+@pytest.mark.slow
+def test_long_loops_keep_one_gate_buffer():
+    # B=16, T=1000, H=64: the backward loop writes dz_t one chunk at a time, so the temp
+    # memory is the saved factors (one (time, batch, 4H) buffer, q, f and h) and little
+    # more. A second full buffer for dz_t would make it more than 3 gate buffers.
+    params = jlstm.init_lstm(jax.random.key(0), 32, 64)
+    xs = jax.ShapeDtypeStruct((16, 1000, 32), jnp.float32)
+
+    def loss(p, x):
+        return jnp.sum(jlstm.lstm(p, x)[1])
+
+    compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(params, xs).compile()
+    gate_buffer = 1000 * 16 * 4 * 64 * 4
+    assert compiled.memory_analysis().temp_size_in_bytes < 2.5 * gate_buffer
+
+
 @pytest.mark.parametrize("dims", ["b, t", "b"])
 def test_remat_exports_with_symbolic_dims(dims):
     # A symbolic time has no square root to chunk by: remat then checkpoints every step.

@@ -2,8 +2,8 @@ r"""The LSTM over a whole sequence, with a derivative shaped like cuDNN's, for e
 
 Autodiff of `lax.scan` would compute the weight gradients one small step at a time inside
 the backward loop. Here a `jax.custom_jvp` gives the tangent as a linear loop that carries
-only :math:`(\dot h, \dot c)`; every term that involves a weight tangent is one large
-matrix product over all steps, outside the loop:
+only :math:`(\dot h, \dot c)`; every term that involves a weight tangent is a large
+matrix product over many steps, outside the loop:
 
 .. math::
 
@@ -19,7 +19,8 @@ with :math:`p_t = [g i (1-i),\; c_{t-1} f (1-f),\; i (1-g^2),\; \tanh c_t\, o (1
 :math:`h^{in}_t` the `h` that enters :math:`W_{hh}` at step `t`. Resets, skipped steps,
 zoneout and recurrent dropout act on the tangent exactly as on the state. JAX transposes
 this loop for reverse mode: the backward loop is the same recurrence run backwards, and
-the weight and input gradients are the transposes of the hoisted products, each one GEMM.
+the weight and input gradients are the transposes of the hoisted products, one GEMM each
+per chunk of steps (a long loop is cut into chunks to bound the derivative's memory).
 Forward mode (`jax.jvp`, `jax.jacfwd`, `jax.hessian`) uses the rule as it is.
 
 Arrays are time-major, in processing order (see `jlstm._engine.steps`), any batch dims.
@@ -32,6 +33,7 @@ so also of the backward loop that JAX transposes from it.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -41,8 +43,9 @@ import jax.numpy as jnp
 from jlstm import _cell as cell
 from jlstm._dropout import zone
 from jlstm._engine import steps
+from jlstm._engine.chunks import in_chunks, tangent_chunk
 from jlstm._types import LSTMParams
-from jlstm._weights import bias_row, matmul_stored, prepare
+from jlstm._weights import bias_row, matmul_stored, prepare, stored_recurrent
 
 Pair = tuple[jax.Array, jax.Array]  # (h, c) or their tangents (dh, dc)
 
@@ -81,17 +84,29 @@ class Lane(NamedTuple):
 class Saved(NamedTuple):
     """Per-step factors of the tangent, from the forward pass (see the module docstring)."""
 
+    h: jax.Array  # (time, *batch, out_size): the h carried into the step, before a reset
     p: jax.Array  # (time, *batch, 4*hidden_size)
     q: jax.Array  # (time, *batch, hidden_size)
     f: jax.Array  # (time, *batch, hidden_size)
     r: jax.Array | None  # (time, *batch, hidden_size): o tanh(c'), with a projection only
 
 
+class Sources(NamedTuple):
+    """Per step, what one lane's hoisted tangent products read."""
+
+    xs: jax.Array  # (time, *batch, input_size)
+    h: jax.Array  # (time, *batch, out_size): the h carried into the step (`Saved.h`)
+    reset: jax.Array | None  # (time, *batch) bool: `Inputs.reset`
+    dxs: jax.Array  # (time, *batch, input_size): the tangent of xs
+    r: jax.Array | None  # (time, *batch, hidden_size): o tanh(c'), with a projection only
+
+
 def _forward_step(
     config: Config, weights: Any, inputs: Inputs, keep: bool, carry: Pair, step: tuple
 ) -> tuple[Pair, Any]:
-    # One step of one lane: the new (h, c) and h (with `keep`, also the tangent factors).
+    # One step of one lane: the new (h, c) and h (with `keep`, the tangent factors instead).
     h, c = carry
+    h_carried = h
     x, update, reset, zone_h, zone_c = step
     if reset is not None:
         h, c = steps.select(reset, inputs.reset_state, (h, c))
@@ -113,7 +128,7 @@ def _forward_step(
     )
     q = a.o * (1 - a.tanh_c * a.tanh_c)
     r = None if weights.weight_hr_t is None else a.o * a.tanh_c
-    return (h_new, c_new), (h_new, Saved(p, q, a.f, r))
+    return (h_new, c_new), Saved(h_carried, p, q, a.f, r)
 
 
 def _in_lockstep(step_fn: Callable[..., tuple], lanes: tuple) -> Callable[..., tuple]:
@@ -126,7 +141,7 @@ def _in_lockstep(step_fn: Callable[..., tuple], lanes: tuple) -> Callable[..., t
 
 
 def _forward(config: Config, lanes: tuple[Lane, ...], keep: bool) -> tuple[tuple, tuple]:
-    """The forward loop: per lane `((h, c), ys)`, with `keep` `((h, c), (ys, Saved))`."""
+    """The forward loop: per lane `((h, c), ys)`, with `keep` `((h, c), Saved)`."""
     weights = tuple(cell.cast_weights(prepare(lane.params), config.dtype) for lane in lanes)
 
     def step(lane: tuple, carry: Pair, per_step: tuple) -> tuple[Pair, Any]:
@@ -149,30 +164,38 @@ def lstm_kernel(config: Config, lanes: tuple[Lane, ...]) -> tuple[tuple, ...]:
     )
 
 
-def _entering_h(ys: jax.Array, h0: jax.Array, inputs: Inputs) -> jax.Array:
-    # The h that enters W_hh at each step: the one carried out of the step before (h0 at
-    # the first step, the reset state after a reset), times the recurrent dropout mask.
-    h_prev = jnp.concatenate([h0[None], ys])[:-1]
-    if inputs.reset is not None:
-        h_prev = steps.select(inputs.reset, inputs.reset_state[0][None], h_prev)
-    return h_prev if inputs.recurrent_mask is None else h_prev * inputs.recurrent_mask[None]
+def _outputs(saved: Saved, h: jax.Array) -> jax.Array:
+    # The h carried out of each step is the one carried into the next, or the final h.
+    return jnp.concatenate([saved.h, h[None]])[1:]
 
 
-def _external(lane: Lane, tangent: Lane, ys: jax.Array, dtype: Any) -> jax.Array:
-    # All tangent terms of z that do not go through the recurrence: three GEMMs for the
-    # whole sequence, transposed by JAX into the input and weight gradients.
-    params, inputs, d_params = lane.params, lane.inputs, tangent.params
-    h_in = _entering_h(ys, lane.h0, inputs)
+def _entering_h(lane: Lane, sources: Sources) -> jax.Array:
+    # The h that enters W_hh at each step: the one carried into it, the reset state after
+    # a reset, times the recurrent dropout mask.
+    inputs, h = lane.inputs, sources.h
+    if sources.reset is not None:
+        h = steps.select(sources.reset, inputs.reset_state[0][None], h)
+    return h if inputs.recurrent_mask is None else h * inputs.recurrent_mask[None]
+
+
+def _external(lane: Lane, tangent: Lane, sources: Sources, dtype: Any) -> tuple:
+    # The tangent terms that do not go through the recurrence, for the steps of `sources`:
+    # a few GEMMs per chunk of steps, transposed by JAX into the input and weight gradients.
+    params, d_params = lane.params, tangent.params
+    h_in = _entering_h(lane, sources)
     state_dtype = h_in.dtype
     weight_ih = params.weight_ih if dtype is None else params.weight_ih.astype(dtype)
-    dxs = tangent.inputs.xs.astype(weight_ih.dtype)
+    dxs = sources.dxs.astype(weight_ih.dtype)
     dz = jnp.einsum("...i,gi->...g", dxs, weight_ih, preferred_element_type=state_dtype)
-    xh = jnp.concatenate([inputs.xs.astype(state_dtype), h_in], axis=-1)
+    xh = jnp.concatenate([sources.xs.astype(state_dtype), h_in], axis=-1)
     d_weights = jnp.concatenate([d_params.weight_ih, d_params.weight_hh], axis=1)
     dz = dz + jnp.einsum("...k,gk->...g", xh, d_weights.astype(state_dtype))
     if d_params.bias is not None:
         dz = dz + bias_row(d_params.bias.astype(state_dtype), dz)
-    return dz
+    if sources.r is None:
+        return dz, None
+    weight_hr = d_params.weight_hr.astype(state_dtype)  # r_t W_hr'^T, the projection's own
+    return dz, jnp.einsum("...h,ph->...p", sources.r, weight_hr)
 
 
 def _pick(flags: Pair | None, new: Pair, old: Pair) -> Pair:
@@ -188,7 +211,7 @@ def _tangent_step(
     # One step of one lane's linear tangent loop. It computes nothing from primal values
     # alone (the flags come broadcast), which JAX would otherwise run in a loop of its own.
     dh, dc = carry
-    dz_ext, p, q, f, dh_ext, update, reset, zone_h, zone_c = step
+    dz_ext, dh_ext, p, q, f, update, reset, zone_h, zone_c = step
     inputs, state_dtype = lane.inputs, lane.c0.dtype
     if reset is not None:
         dh, dc = _pick(reset, tangent.inputs.reset_state, (dh, dc))
@@ -207,38 +230,41 @@ def _tangent_step(
 def _tangent(
     config: Config, lanes: tuple[Lane, ...], tangents: tuple[Lane, ...], per_step: tuple
 ) -> tuple[tuple, tuple]:
-    """The linear tangent loop of every lane: per lane `((dh, dc), dys)`."""
-    weights = tuple(_stored_weights(lane.params, config.dtype) for lane in lanes)
+    """The linear tangent loop of every lane: per lane `((dh, dc), dys)`.
+
+    A long loop runs in chunks (see `tangent_chunk`). Each chunk first computes the hoisted
+    products of its own steps, so the loop's input, and in reverse mode the loop's output
+    that the weight-gradient GEMMs read, stays one chunk long. Under `jax.checkpoint`,
+    reverse mode recomputes the `[x_t, h_t]` operand of a chunk instead of saving it.
+    """
+    weights = tuple(stored_recurrent(lane.params, config.dtype) for lane in lanes)
+    external = jax.checkpoint(functools.partial(_external, dtype=config.dtype))
 
     def step(lane: tuple, carry: Pair, per_step: tuple) -> tuple[Pair, jax.Array]:
         return _tangent_step(config, *lane, carry, per_step)
 
     body = _in_lockstep(step, tuple(zip(weights, lanes, tangents, strict=True)))
+
+    def run(carry: tuple, chunk: tuple) -> tuple[tuple, tuple]:
+        per_step = tuple(
+            (*external(lane, tangent, sources), *loop_inputs)
+            for lane, tangent, (sources, loop_inputs) in zip(lanes, tangents, chunk, strict=True)
+        )
+        return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
+
     carry = tuple((tangent.h0, tangent.c0) for tangent in tangents)
-    return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
+    xs, gates = lanes[0].inputs.xs, max(lane.params.weight_hh.shape[0] for lane in lanes)
+    size = tangent_chunk(xs.shape[0], math.prod(xs.shape[1:-1]), gates)
+    return in_chunks(run, carry, per_step, size)
 
 
-def _stored_weights(params: LSTMParams, dtype: Any) -> LSTMParams:
-    # The recurrent weights as stored (see `matmul_stored`), in the compute dtype; like
-    # `cell.cast_weights`, the bias keeps its own dtype.
-    if dtype is None:
-        return params
-    recurrent = {"weight_hh": params.weight_hh, "weight_hr": params.weight_hr}
-    return params._replace(**jax.tree.map(lambda weight: weight.astype(dtype), recurrent))
-
-
-def _tangent_inputs(
-    config: Config, lane: Lane, tangent: Lane, ys: jax.Array, saved: Saved
-) -> tuple:
-    # What one lane's tangent loop reads per step; the hoisted products come first.
-    dz_ext = _external(lane, tangent, ys, config.dtype)
-    dh_ext = None
-    if lane.params.weight_hr is not None:  # r_t W_hr'^T, the projection's own tangent
-        weight_hr = tangent.params.weight_hr.astype(ys.dtype)
-        dh_ext = jnp.einsum("...h,ph->...p", saved.r, weight_hr)
+def _tangent_inputs(lane: Lane, tangent: Lane, saved: Saved) -> tuple[Sources, tuple]:
+    # What one lane's tangent loop reads per step: the sources of its hoisted products,
+    # then what each step reads itself.
     i = lane.inputs
+    sources = Sources(i.xs, saved.h, i.reset, tangent.inputs.xs, saved.r)
     update, reset = (_broadcast(flag, lane) for flag in (i.update, i.reset))
-    return (dz_ext, saved.p, saved.q, saved.f, dh_ext, update, reset, i.zoneout_h, i.zoneout_c)
+    return sources, (saved.p, saved.q, saved.f, update, reset, i.zoneout_h, i.zoneout_c)
 
 
 def _broadcast(flag: jax.Array | None, lane: Lane) -> Pair | None:
@@ -258,17 +284,17 @@ def _lstm_kernel_jvp(config: Config, primals: tuple, tangents: tuple) -> tuple[t
     # in one loop measured 8% slower than two loops. The tangent loop runs them together.
     saving = [_forward(config, (lane,), keep=True) for lane in lanes]
     finals = tuple(final for (final,), _ in saving)
-    outputs = tuple(output for _, (output,) in saving)
+    saved = tuple(factors for _, (factors,) in saving)
     per_step = tuple(
-        _tangent_inputs(config, lane, tangent, ys, saved)
-        for lane, tangent, (ys, saved) in zip(lanes, d_lanes, outputs, strict=True)
+        _tangent_inputs(lane, tangent, factors)
+        for lane, tangent, factors in zip(lanes, d_lanes, saved, strict=True)
     )
     d_finals, d_ys = _tangent(config, lanes, d_lanes, per_step)
     primal_out, tangent_out = [], []
-    for lane, (h, c), (ys, _), (dh, dc), dys in zip(
-        lanes, finals, outputs, d_finals, d_ys, strict=True
+    for lane, (h, c), factors, (dh, dc), dys in zip(
+        lanes, finals, saved, d_finals, d_ys, strict=True
     ):
         valid = lane.inputs.valid
-        primal_out.append((h, c, steps.zero_where_not(valid, ys)))
+        primal_out.append((h, c, steps.zero_where_not(valid, _outputs(factors, h))))
         tangent_out.append((dh, dc, steps.zero_where_not(valid, dys)))
     return tuple(primal_out), tuple(tangent_out)

@@ -15,8 +15,8 @@ import math
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
+from jlstm._engine.chunks import in_chunks
 from jlstm._engine.kernel import Config, Inputs, Lane, lstm_kernel
 
 # The fields of `Inputs` read once per step; the others hold for the whole sequence.
@@ -28,9 +28,9 @@ def chunk_size(time: int) -> int:
     return max(1, math.ceil(math.sqrt(time)))
 
 
-def _steps(inputs: Inputs, cut: Any) -> dict[str, Any]:
-    # The per-step fields of `inputs`, each array cut along time by `cut`.
-    return {name: jax.tree.map(cut, getattr(inputs, name)) for name in PER_STEP}
+def _steps(inputs: Inputs) -> dict[str, Any]:
+    # The per-step fields of `inputs`.
+    return {name: getattr(inputs, name) for name in PER_STEP}
 
 
 def _started(lanes: tuple[Lane, ...], carry: tuple, per_step: tuple) -> tuple[Lane, ...]:
@@ -43,27 +43,13 @@ def _started(lanes: tuple[Lane, ...], carry: tuple, per_step: tuple) -> tuple[La
 
 def checkpointed_kernel(config: Config, lanes: tuple[Lane, ...]) -> tuple[tuple, ...]:
     """`lstm_kernel`'s result, with a derivative that stores one state per chunk."""
-    time = lanes[0].inputs.xs.shape[0]
-    size = chunk_size(time)
-    count = time // size
-    head = count * size
     run = jax.checkpoint(functools.partial(lstm_kernel, config), prevent_cse=False)
 
-    def chunked(a: jax.Array) -> jax.Array:
-        return a[:head].reshape((count, size, *a.shape[1:]))
-
-    def body(carry: tuple, chunks: tuple) -> tuple[tuple, tuple]:
-        out = run(_started(lanes, carry, chunks))
+    def chunk(carry: tuple, per_step: tuple) -> tuple[tuple, tuple]:
+        out = run(_started(lanes, carry, per_step))
         return tuple((h, c) for h, c, _ in out), tuple(ys for _, _, ys in out)
 
     carry = tuple((lane.h0, lane.c0) for lane in lanes)
-    chunks = tuple(_steps(lane.inputs, chunked) for lane in lanes)
-    carry, ys = jax.lax.scan(body, carry, chunks)
-    ys = tuple(y.reshape((head, *y.shape[2:])) for y in ys)
-    if head == time:
-        return tuple((h, c, y) for (h, c), y in zip(carry, ys, strict=True))
-    rest = tuple(_steps(lane.inputs, lambda a: a[head:]) for lane in lanes)
-    tails = run(_started(lanes, carry, rest))
-    return tuple(
-        (h, c, jnp.concatenate([y, tail])) for y, (h, c, tail) in zip(ys, tails, strict=True)
-    )
+    per_step = tuple(_steps(lane.inputs) for lane in lanes)
+    carry, ys = in_chunks(chunk, carry, per_step, chunk_size(lanes[0].inputs.xs.shape[0]))
+    return tuple((h, c, y) for (h, c), y in zip(carry, ys, strict=True))

@@ -1,0 +1,75 @@
+"""A loop over the time axis cut into chunks: an outer `lax.scan` over chunks of equal size.
+
+`in_chunks(run, carry, per_step, size)` equals `run(carry, per_step)` for a `run` that
+steps through its `per_step` rows in order, but calls it on `size` rows at a time: once
+per chunk inside an outer `lax.scan`, then once on the remaining rows. What `run` does
+per chunk, and what its derivative keeps, then stays `size` rows long. `remat=True` runs
+the kernel this way (chunks of `sqrt(time)` steps, each checkpointed), and the kernel runs
+its tangent loop this way (chunks of `tangent_chunk` steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+# The LSTM kernel's tangent loop runs whole up to this many bytes of float32 gate tangents
+# per lane, and is cut into chunks of about this many rows (steps x batch) beyond it.
+UNCUT_BYTES = 8 << 20
+CHUNK_ROWS = 1024
+
+
+def tangent_chunk(time: Any, batch: Any, gates: int) -> Any:
+    """Steps per chunk of the kernel's tangent loop over `time` steps (`time`: not cut).
+
+    A short loop runs whole: its hoisted products are then largest, and fastest. A long one
+    is cut so that the derivative keeps one chunk of gate tangents instead of all of them.
+    The chunk size divides `time` (cutting off a remainder would copy every saved factor);
+    a loop whose best divisor is below a quarter of `CHUNK_ROWS / batch` is not cut.
+
+    Example:
+      >>> tangent_chunk(1000, 16, 256), tangent_chunk(100, 32, 512), tangent_chunk(997, 16, 256)
+      (50, 100, 997)
+    """
+    if not isinstance(time, int) or not isinstance(batch, int):
+        return time  # symbolic dims (`jax.export`)
+    if time * batch * gates * 4 <= UNCUT_BYTES:
+        return time
+    size = max(1, CHUNK_ROWS // max(1, batch))
+    best = max(d for d in range(1, min(size, time) + 1) if time % d == 0)
+    return best if 4 * best >= size else time
+
+
+Run = Callable[[Any, Any], tuple[Any, Any]]  # (carry, rows) -> (carry, rows out)
+
+
+def in_chunks(run: Run, carry: Any, per_step: Any, size: int) -> tuple[Any, Any]:
+    """`run(carry, per_step)`, run on `size` leading rows of every leaf at a time.
+
+    A symbolic number of rows (`jax.export`) cannot be cut: it is one call of `run`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> def running_sum(total, xs):
+      ...     return total + xs.sum(), total + jnp.cumsum(xs)
+      >>> in_chunks(running_sum, 0.0, jnp.arange(5.0), size=2)[1].tolist()
+      [0.0, 1.0, 3.0, 6.0, 10.0]
+    """
+    time = jax.tree.leaves(per_step)[0].shape[0]
+    if not isinstance(time, int) or size >= time:
+        return run(carry, per_step)
+    count = time // size
+    head = count * size
+
+    def cut(a: jax.Array) -> jax.Array:
+        return a[:head].reshape((count, size, *a.shape[1:]))
+
+    carry, out = jax.lax.scan(run, carry, jax.tree.map(cut, per_step))
+    out = jax.tree.map(lambda a: a.reshape((head, *a.shape[2:])), out)
+    if head == time:
+        return carry, out
+    carry, tail = run(carry, jax.tree.map(lambda a: a[head:], per_step))
+    return carry, jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, tail)
