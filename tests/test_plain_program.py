@@ -88,11 +88,13 @@ def test_plain_loop_body_is_the_bare_equations(lengths):
         def body(state, inputs):
             x, read = inputs
             new = _minimal_step(*weights, state, x)
-            if lengths:  # steps that are not read carry the state through
-                new = tuple(
-                    jnp.where(read.reshape(2, 1), a, b) for a, b in zip(new, state, strict=True)
-                )
-            return new, new[0]
+            if not lengths:
+                return new, new[0]
+            # Steps that are not read carry the state through and output 0.
+            new = tuple(
+                jnp.where(read.reshape(2, 1), a, b) for a, b in zip(new, state, strict=True)
+            )
+            return new, jnp.where(read.reshape(2, 1), new[0], 0)
 
         return jax.lax.scan(body, state, (jnp.moveaxis(xs, 1, 0), jnp.arange(4)[:, None] < n[None]))
 

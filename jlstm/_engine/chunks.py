@@ -43,33 +43,50 @@ def tangent_chunk(time: Any, batch: Any, gates: int) -> Any:
     return best if 4 * best >= size else time
 
 
-Run = Callable[[Any, Any], tuple[Any, Any]]  # (carry, rows) -> (carry, rows out)
+Run = Callable[[Any, Any, Any], tuple[Any, Any]]  # (carry, rows, row before) -> (carry, rows)
 
 
-def in_chunks(run: Run, carry: Any, per_step: Any, size: int) -> tuple[Any, Any]:
-    """`run(carry, per_step)`, run on `size` leading rows of every leaf at a time.
+def in_chunks(
+    run: Run, carry: Any, per_step: Any, size: int, before: tuple[Any, Any] | None = None
+) -> tuple[Any, Any]:
+    """`run(carry, per_step, first)`, run on `size` leading rows of every leaf at a time.
 
+    With `before = (rows, first)`, each call also gets the row of `rows` (a tree like
+    `per_step`) just before its chunk, and `first` before the first chunk; without it, None.
     A symbolic number of rows (`jax.export`) cannot be cut: it is one call of `run`.
 
     Example:
       >>> import jax.numpy as jnp
-      >>> def running_sum(total, xs):
+      >>> def running_sum(total, xs, _):
       ...     return total + xs.sum(), total + jnp.cumsum(xs)
       >>> in_chunks(running_sum, 0.0, jnp.arange(5.0), size=2)[1].tolist()
       [0.0, 1.0, 3.0, 6.0, 10.0]
+      >>> def previous(carry, xs, before):
+      ...     return carry, jnp.concatenate([before[None], xs[:-1]])
+      >>> xs = jnp.arange(1.0, 6.0)
+      >>> in_chunks(previous, None, xs, size=2, before=(xs, jnp.array(0.0)))[1].tolist()
+      [0.0, 1.0, 2.0, 3.0, 4.0]
     """
+    rows, first = (None, None) if before is None else before
     time = jax.tree.leaves(per_step)[0].shape[0]
     if not isinstance(time, int) or size >= time:
-        return run(carry, per_step)
+        return run(carry, per_step, first)
     count = time // size
     head = count * size
 
     def cut(a: jax.Array) -> jax.Array:
         return a[:head].reshape((count, size, *a.shape[1:]))
 
-    carry, out = jax.lax.scan(run, carry, jax.tree.map(cut, per_step))
+    def chunk(carry: Any, chunk_and_before: tuple) -> tuple[Any, Any]:
+        return run(carry, *chunk_and_before)
+
+    firsts = jax.tree.map(
+        lambda a, f: jnp.concatenate([f[None], a[size - 1 : head - 1 : size]]), rows, first
+    )
+    carry, out = jax.lax.scan(chunk, carry, (jax.tree.map(cut, per_step), firsts))
     out = jax.tree.map(lambda a: a.reshape((head, *a.shape[2:])), out)
     if head == time:
         return carry, out
-    carry, tail = run(carry, jax.tree.map(lambda a: a[head:], per_step))
+    last = jax.tree.map(lambda a: a[head - 1], rows)
+    carry, tail = run(carry, jax.tree.map(lambda a: a[head:], per_step), last)
     return carry, jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, tail)

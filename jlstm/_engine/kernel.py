@@ -84,7 +84,6 @@ class Lane(NamedTuple):
 class Saved(NamedTuple):
     """Per-step factors of the tangent, from the forward pass (see the module docstring)."""
 
-    h: jax.Array  # (time, *batch, out_size): the h carried into the step, before a reset
     p: jax.Array  # (time, *batch, 4*hidden_size)
     q: jax.Array  # (time, *batch, hidden_size)
     f: jax.Array  # (time, *batch, hidden_size)
@@ -95,7 +94,8 @@ class Sources(NamedTuple):
     """Per step, what one lane's hoisted tangent products read."""
 
     xs: jax.Array  # (time, *batch, input_size)
-    h: jax.Array  # (time, *batch, out_size): the h carried into the step (`Saved.h`)
+    ys: jax.Array  # (time, *batch, out_size): the outputs, 0 at padded steps
+    valid: jax.Array | None  # (time, *batch) bool: `Inputs.valid`
     reset: jax.Array | None  # (time, *batch) bool: `Inputs.reset`
     dxs: jax.Array  # (time, *batch, input_size): the tangent of xs
     r: jax.Array | None  # (time, *batch, hidden_size): o tanh(c'), with a projection only
@@ -104,10 +104,9 @@ class Sources(NamedTuple):
 def _forward_step(
     config: Config, weights: Any, inputs: Inputs, keep: bool, carry: Pair, step: tuple
 ) -> tuple[Pair, Any]:
-    # One step of one lane: the new (h, c) and h (with `keep`, the tangent factors instead).
+    # One step of one lane: the new (h, c) and h (with `keep`, also the tangent factors).
     h, c = carry
-    h_carried = h
-    x, update, reset, zone_h, zone_c = step
+    x, update, valid, reset, zone_h, zone_c = step
     if reset is not None:
         h, c = steps.select(reset, inputs.reset_state, (h, c))
     h_in = h if inputs.recurrent_mask is None else h * inputs.recurrent_mask
@@ -115,8 +114,9 @@ def _forward_step(
     h_new = zone(h, cell.output(weights, a), config.zoneout_h, zone_h)
     c_new = zone(c, a.c, config.zoneout_c, zone_c)
     h_new, c_new = steps.select(update, (h_new, c_new), (h, c))
+    y = steps.zero_where_not(valid, h_new)
     if not keep:
-        return (h_new, c_new), h_new
+        return (h_new, c_new), y
     p = jnp.concatenate(
         [
             a.g * a.i * (1 - a.i),
@@ -128,7 +128,7 @@ def _forward_step(
     )
     q = a.o * (1 - a.tanh_c * a.tanh_c)
     r = None if weights.weight_hr_t is None else a.o * a.tanh_c
-    return (h_new, c_new), Saved(h_carried, p, q, a.f, r)
+    return (h_new, c_new), (y, Saved(p, q, a.f, r))
 
 
 def _in_lockstep(step_fn: Callable[..., tuple], lanes: tuple) -> Callable[..., tuple]:
@@ -141,7 +141,7 @@ def _in_lockstep(step_fn: Callable[..., tuple], lanes: tuple) -> Callable[..., t
 
 
 def _forward(config: Config, lanes: tuple[Lane, ...], keep: bool) -> tuple[tuple, tuple]:
-    """The forward loop: per lane `((h, c), ys)`, with `keep` `((h, c), Saved)`."""
+    """The forward loop: per lane `((h, c), ys)`, with `keep` `((h, c), (ys, Saved))`."""
     weights = tuple(cell.cast_weights(prepare(lane.params), config.dtype) for lane in lanes)
 
     def step(lane: tuple, carry: Pair, per_step: tuple) -> tuple[Pair, Any]:
@@ -149,7 +149,7 @@ def _forward(config: Config, lanes: tuple[Lane, ...], keep: bool) -> tuple[tuple
 
     inputs = tuple(lane.inputs for lane in lanes)
     body = _in_lockstep(step, tuple(zip(weights, inputs, strict=True)))
-    per_step = tuple((i.xs, i.update, i.reset, i.zoneout_h, i.zoneout_c) for i in inputs)
+    per_step = tuple((i.xs, i.update, i.valid, i.reset, i.zoneout_h, i.zoneout_c) for i in inputs)
     carry = tuple((lane.h0, lane.c0) for lane in lanes)
     return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
 
@@ -158,31 +158,29 @@ def _forward(config: Config, lanes: tuple[Lane, ...], keep: bool) -> tuple[tuple
 def lstm_kernel(config: Config, lanes: tuple[Lane, ...]) -> tuple[tuple, ...]:
     """Run every lane from its `(h0, c0)`; per lane `(h, c, ys)`, `ys` zero at padded steps."""
     finals, ys = _forward(config, lanes, keep=False)
-    return tuple(
-        (h, c, steps.zero_where_not(lane.inputs.valid, y))
-        for (h, c), y, lane in zip(finals, ys, lanes, strict=True)
-    )
+    return tuple((h, c, y) for (h, c), y in zip(finals, ys, strict=True))
 
 
-def _outputs(saved: Saved, h: jax.Array) -> jax.Array:
-    # The h carried out of each step is the one carried into the next, or the final h.
-    return jnp.concatenate([saved.h, h[None]])[1:]
+def _entering_h(lane: Lane, sources: Sources, before: tuple) -> jax.Array:
+    # The h that enters W_hh at each step of `sources`: the output of the step before
+    # (`before` holds the one before the first step), or h0 after padding (padding carries
+    # h0 but outputs 0); the reset state after a reset; times the recurrent dropout mask.
+    inputs, h0 = lane.inputs, lane.h0
 
+    def carried(ys: jax.Array, valid: jax.Array | None) -> jax.Array:
+        return ys if valid is None else steps.select(valid, ys, h0)
 
-def _entering_h(lane: Lane, sources: Sources) -> jax.Array:
-    # The h that enters W_hh at each step: the one carried into it, the reset state after
-    # a reset, times the recurrent dropout mask.
-    inputs, h = lane.inputs, sources.h
+    h = jnp.concatenate([carried(*before)[None], carried(sources.ys, sources.valid)[:-1]])
     if sources.reset is not None:
         h = steps.select(sources.reset, inputs.reset_state[0][None], h)
     return h if inputs.recurrent_mask is None else h * inputs.recurrent_mask[None]
 
 
-def _external(lane: Lane, tangent: Lane, sources: Sources, dtype: Any) -> tuple:
+def _external(lane: Lane, tangent: Lane, sources: Sources, before: tuple, dtype: Any) -> tuple:
     # The tangent terms that do not go through the recurrence, for the steps of `sources`:
     # a few GEMMs per chunk of steps, transposed by JAX into the input and weight gradients.
     params, d_params = lane.params, tangent.params
-    h_in = _entering_h(lane, sources)
+    h_in = _entering_h(lane, sources, before)
     state_dtype = h_in.dtype
     weight_ih = params.weight_ih if dtype is None else params.weight_ih.astype(dtype)
     dxs = sources.dxs.astype(weight_ih.dtype)
@@ -211,7 +209,7 @@ def _tangent_step(
     # One step of one lane's linear tangent loop. It computes nothing from primal values
     # alone (the flags come broadcast), which JAX would otherwise run in a loop of its own.
     dh, dc = carry
-    dz_ext, dh_ext, p, q, f, update, reset, zone_h, zone_c = step
+    dz_ext, dh_ext, p, q, f, update, valid, reset, zone_h, zone_c = step
     inputs, state_dtype = lane.inputs, lane.c0.dtype
     if reset is not None:
         dh, dc = _pick(reset, tangent.inputs.reset_state, (dh, dc))
@@ -224,7 +222,7 @@ def _tangent_step(
     dh_new = zone(dh, dh_new, config.zoneout_h, zone_h)
     dc_new = zone(dc, dc_new, config.zoneout_c, zone_c)
     dh_new, dc_new = _pick(update, (dh_new, dc_new), (dh, dc))
-    return (dh_new, dc_new), dh_new
+    return (dh_new, dc_new), dh_new if valid is None else jnp.where(valid, dh_new, 0)
 
 
 def _tangent(
@@ -245,36 +243,42 @@ def _tangent(
 
     body = _in_lockstep(step, tuple(zip(weights, lanes, tangents, strict=True)))
 
-    def run(carry: tuple, chunk: tuple) -> tuple[tuple, tuple]:
+    def run(carry: tuple, chunk: tuple, before: tuple) -> tuple[tuple, tuple]:
         per_step = tuple(
-            (*external(lane, tangent, sources), *loop_inputs)
-            for lane, tangent, (sources, loop_inputs) in zip(lanes, tangents, chunk, strict=True)
+            (*external(lane, tangent, sources, row), *loop_inputs)
+            for lane, tangent, (sources, loop_inputs), row in zip(
+                lanes, tangents, chunk, before, strict=True
+            )
         )
         return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
 
     carry = tuple((tangent.h0, tangent.c0) for tangent in tangents)
     xs, gates = lanes[0].inputs.xs, max(lane.params.weight_hh.shape[0] for lane in lanes)
     size = tangent_chunk(xs.shape[0], math.prod(xs.shape[1:-1]), gates)
-    return in_chunks(run, carry, per_step, size)
+    # A chunk's first step enters with the output of the step before it (h0 before step 0).
+    rows = tuple((sources.ys, sources.valid) for sources, _ in per_step)
+    first = tuple((lane.h0, _first_valid(lane.inputs.valid)) for lane in lanes)
+    return in_chunks(run, carry, per_step, size, before=(rows, first))
 
 
-def _tangent_inputs(lane: Lane, tangent: Lane, saved: Saved) -> tuple[Sources, tuple]:
+def _first_valid(valid: jax.Array | None) -> jax.Array | None:
+    # The flag of the row before the first step: h0, which is what it carries.
+    return None if valid is None else jnp.ones(valid.shape[1:], bool)
+
+
+def _tangent_inputs(
+    lane: Lane, tangent: Lane, ys: jax.Array, saved: Saved
+) -> tuple[Sources, tuple]:
     # What one lane's tangent loop reads per step: the sources of its hoisted products,
     # then what each step reads itself.
     i = lane.inputs
-    sources = Sources(i.xs, saved.h, i.reset, tangent.inputs.xs, saved.r)
-    update, reset = (_broadcast(flag, lane) for flag in (i.update, i.reset))
-    return sources, (saved.p, saved.q, saved.f, update, reset, i.zoneout_h, i.zoneout_c)
-
-
-def _broadcast(flag: jax.Array | None, lane: Lane) -> Pair | None:
-    # A `(time, *batch)` flag broadcast to the shapes of every step's h and c.
-    if flag is None:
-        return None
-    return tuple(
-        jnp.broadcast_to(flag[..., None], (*flag.shape, state.shape[-1]))
-        for state in (lane.h0, lane.c0)
-    )
+    sources = Sources(i.xs, ys, i.valid, i.reset, tangent.inputs.xs, saved.r)
+    sizes = (lane.h0.shape[-1], lane.c0.shape[-1])
+    update, reset = (steps.broadcast_flag(flag, sizes) for flag in (i.update, i.reset))
+    valid = steps.broadcast_flag(i.valid, sizes[:1])  # the outputs' (h's) shape
+    valid = None if valid is None else valid[0]
+    loop_inputs = (saved.p, saved.q, saved.f, update, valid, reset, i.zoneout_h, i.zoneout_c)
+    return sources, loop_inputs
 
 
 @lstm_kernel.defjvp
@@ -284,17 +288,12 @@ def _lstm_kernel_jvp(config: Config, primals: tuple, tangents: tuple) -> tuple[t
     # in one loop measured 8% slower than two loops. The tangent loop runs them together.
     saving = [_forward(config, (lane,), keep=True) for lane in lanes]
     finals = tuple(final for (final,), _ in saving)
-    saved = tuple(factors for _, (factors,) in saving)
+    outputs = tuple(output for _, (output,) in saving)
     per_step = tuple(
-        _tangent_inputs(lane, tangent, factors)
-        for lane, tangent, factors in zip(lanes, d_lanes, saved, strict=True)
+        _tangent_inputs(lane, tangent, ys, saved)
+        for lane, tangent, (ys, saved) in zip(lanes, d_lanes, outputs, strict=True)
     )
     d_finals, d_ys = _tangent(config, lanes, d_lanes, per_step)
-    primal_out, tangent_out = [], []
-    for lane, (h, c), factors, (dh, dc), dys in zip(
-        lanes, finals, saved, d_finals, d_ys, strict=True
-    ):
-        valid = lane.inputs.valid
-        primal_out.append((h, c, steps.zero_where_not(valid, _outputs(factors, h))))
-        tangent_out.append((dh, dc, steps.zero_where_not(valid, dys)))
-    return tuple(primal_out), tuple(tangent_out)
+    primal_out = tuple((h, c, ys) for (h, c), (ys, _) in zip(finals, outputs, strict=True))
+    tangent_out = tuple((dh, dc, dys) for (dh, dc), dys in zip(d_finals, d_ys, strict=True))
+    return primal_out, tangent_out

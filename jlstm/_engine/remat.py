@@ -45,7 +45,7 @@ def checkpointed_kernel(config: Config, lanes: tuple[Lane, ...]) -> tuple[tuple,
     """`lstm_kernel`'s result, with a derivative that stores one state per chunk."""
     run = jax.checkpoint(functools.partial(lstm_kernel, config), prevent_cse=False)
 
-    def chunk(carry: tuple, per_step: tuple) -> tuple[tuple, tuple]:
+    def chunk(carry: tuple, per_step: tuple, _: None) -> tuple[tuple, tuple]:
         out = run(_started(lanes, carry, per_step))
         return tuple((h, c) for h, c, _ in out), tuple(ys for _, _, ys in out)
 

@@ -90,9 +90,18 @@ def select(condition: jax.Array | None, new: Any, old: Any) -> Any:
     return jax.tree.map(pick, new, old)
 
 
+def broadcast_flag(flag: jax.Array | None, sizes: tuple[int, ...]) -> tuple | None:
+    """A `(time, *batch)` flag broadcast to `(time, *batch, size)` for each of `sizes`."""
+    if flag is None:
+        return None
+    return tuple(jnp.broadcast_to(flag[..., None], (*flag.shape, size)) for size in sizes)
+
+
 def zero_where_not(condition: jax.Array | None, tree: Any) -> Any:
-    """`tree` with every leaf zeroed where `condition` is False."""
-    return select(condition, tree, jax.tree.map(jnp.zeros_like, tree))
+    """`tree` with every leaf zeroed where `condition` is False; `tree` if it is None."""
+    if condition is None:
+        return tree
+    return select(condition, tree, jax.tree.map(lambda _: 0, tree))
 
 
 def varying_like(tree: Any, *references: Any) -> Any:
