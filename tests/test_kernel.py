@@ -176,7 +176,7 @@ def test_backward_memory_is_two_gate_buffers(batch, time, hidden):
 
 def long_case(proj_size):
     # 64 sequences of 80 steps with 4 * 128 gates: over the size of a tangent loop that
-    # runs whole, so it runs in chunks (16 steps each: 1,024 rows of its hoisted GEMMs).
+    # runs whole, so it runs in chunks (8 steps each: 512 rows of its hoisted GEMMs).
     rng = np.random.default_rng(11)
     params = make(input_size=3, hidden_size=128, proj_size=proj_size)
     out = params.weight_hh.shape[1]

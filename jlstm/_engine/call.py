@@ -205,7 +205,7 @@ def _config(call: Call) -> kernel.Config:
 def _lane(call: Call) -> kernel.Lane:
     flags, noise, state = call.flags, call.noise, call.state
     inputs = kernel.Inputs(
-        steps.zero_where_not(flags.update, call.xs),
+        call.xs,
         flags.update,
         flags.valid,
         flags.reset,

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 # The LSTM kernel's tangent loop runs whole up to this many bytes of float32 gate tangents
 # per lane, and is cut into chunks of about this many rows (steps x batch) beyond it.
 UNCUT_BYTES = 8 << 20
-CHUNK_ROWS = 1024
+CHUNK_ROWS = 512
 
 
 def tangent_chunk(time: Any, batch: Any, gates: int) -> Any:
@@ -32,7 +32,7 @@ def tangent_chunk(time: Any, batch: Any, gates: int) -> Any:
 
     Example:
       >>> tangent_chunk(1000, 16, 256), tangent_chunk(100, 32, 512), tangent_chunk(997, 16, 256)
-      (50, 100, 997)
+      (25, 100, 997)
     """
     if not isinstance(time, int) or not isinstance(batch, int):
         return time  # symbolic dims (`jax.export`)

@@ -62,7 +62,7 @@ class Config(NamedTuple):
 class Inputs(NamedTuple):
     """What the loop reads besides the weights and the initial state; None: not used."""
 
-    xs: jax.Array  # (time, *batch, input_size): zero where a step is not read
+    xs: jax.Array  # (time, *batch, input_size): read as zero where a step is not read
     update: jax.Array | None  # (time, *batch) bool: the step is read
     valid: jax.Array | None  # (time, *batch) bool: not padding
     reset: jax.Array | None  # (time, *batch) bool: restore `reset_state` before the step
@@ -94,6 +94,7 @@ class Sources(NamedTuple):
     """Per step, what one lane's hoisted tangent products read."""
 
     xs: jax.Array  # (time, *batch, input_size)
+    update: jax.Array | None  # (time, *batch) bool: `Inputs.update`
     ys: jax.Array  # (time, *batch, out_size): the outputs, 0 at padded steps
     valid: jax.Array | None  # (time, *batch) bool: `Inputs.valid`
     reset: jax.Array | None  # (time, *batch) bool: `Inputs.reset`
@@ -107,6 +108,7 @@ def _forward_step(
     # One step of one lane: the new (h, c) and h (with `keep`, also the tangent factors).
     h, c = carry
     x, update, valid, reset, zone_h, zone_c = step
+    x = steps.zero_where_not(update, x)  # finite factors where the step is not read
     if reset is not None:
         h, c = steps.select(reset, inputs.reset_state, (h, c))
     h_in = h if inputs.recurrent_mask is None else h * inputs.recurrent_mask
@@ -183,9 +185,10 @@ def _external(lane: Lane, tangent: Lane, sources: Sources, before: tuple, dtype:
     h_in = _entering_h(lane, sources, before)
     state_dtype = h_in.dtype
     weight_ih = params.weight_ih if dtype is None else params.weight_ih.astype(dtype)
-    dxs = sources.dxs.astype(weight_ih.dtype)
+    xs, dxs = steps.zero_where_not(sources.update, (sources.xs, sources.dxs))
+    dxs = dxs.astype(weight_ih.dtype)
     dz = jnp.einsum("...i,gi->...g", dxs, weight_ih, preferred_element_type=state_dtype)
-    xh = jnp.concatenate([sources.xs.astype(state_dtype), h_in], axis=-1)
+    xh = jnp.concatenate([xs.astype(state_dtype), h_in], axis=-1)
     d_weights = jnp.concatenate([d_params.weight_ih, d_params.weight_hh], axis=1)
     dz = dz + jnp.einsum("...k,gk->...g", xh, d_weights.astype(state_dtype))
     if d_params.bias is not None:
@@ -230,10 +233,9 @@ def _tangent(
 ) -> tuple[tuple, tuple]:
     """The linear tangent loop of every lane: per lane `((dh, dc), dys)`.
 
-    A long loop runs in chunks (see `tangent_chunk`). Each chunk first computes the hoisted
-    products of its own steps, so the loop's input, and in reverse mode the loop's output
-    that the weight-gradient GEMMs read, stays one chunk long. Under `jax.checkpoint`,
-    reverse mode recomputes the `[x_t, h_t]` operand of a chunk instead of saving it.
+    A long loop runs in chunks (`tangent_chunk`), each computing the hoisted products of
+    its own steps: the loop's input, and in reverse mode its output that the weight-gradient
+    GEMMs read, stay one chunk long; reverse mode recomputes a chunk's `[x_t, h_t]`.
     """
     weights = tuple(stored_recurrent(lane.params, config.dtype) for lane in lanes)
     external = jax.checkpoint(functools.partial(_external, dtype=config.dtype))
@@ -262,8 +264,7 @@ def _tangent(
 
 
 def _first_valid(valid: jax.Array | None) -> jax.Array | None:
-    # The flag of the row before the first step: h0, which is what it carries.
-    return None if valid is None else jnp.ones(valid.shape[1:], bool)
+    return None if valid is None else jnp.ones(valid.shape[1:], bool)  # h0 is what it holds
 
 
 def _tangent_inputs(
@@ -272,7 +273,7 @@ def _tangent_inputs(
     # What one lane's tangent loop reads per step: the sources of its hoisted products,
     # then what each step reads itself.
     i = lane.inputs
-    sources = Sources(i.xs, ys, i.valid, i.reset, tangent.inputs.xs, saved.r)
+    sources = Sources(i.xs, i.update, ys, i.valid, i.reset, tangent.inputs.xs, saved.r)
     sizes = (lane.h0.shape[-1], lane.c0.shape[-1])
     update, reset = (steps.broadcast_flag(flag, sizes) for flag in (i.update, i.reset))
     valid = steps.broadcast_flag(i.valid, sizes[:1])  # the outputs' (h's) shape
