@@ -220,7 +220,7 @@ def test_long_loops_in_chunks_have_the_scan_jvp():
 @pytest.mark.slow
 def test_long_loops_keep_one_gate_buffer():
     # B=16, T=1000, H=64: the backward loop writes dz_t one chunk at a time, so the temp
-    # memory is the saved factors (one (time, batch, 4H) buffer, q, f and h) and little
+    # memory is the saved factors (one (time, batch, 4H) buffer, q, f, the outputs) and little
     # more. A second full buffer for dz_t would make it more than 3 gate buffers.
     params = jlstm.init_lstm(jax.random.key(0), 32, 64)
     xs = jax.ShapeDtypeStruct((16, 1000, 32), jnp.float32)

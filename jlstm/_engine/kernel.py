@@ -276,8 +276,7 @@ def _tangent_inputs(
     sources = Sources(i.xs, i.update, ys, i.valid, i.reset, tangent.inputs.xs, saved.r)
     sizes = (lane.h0.shape[-1], lane.c0.shape[-1])
     update, reset = (steps.broadcast_flag(flag, sizes) for flag in (i.update, i.reset))
-    valid = steps.broadcast_flag(i.valid, sizes[:1])  # the outputs' (h's) shape
-    valid = None if valid is None else valid[0]
+    valid = None if i.valid is None else steps.broadcast_flag(i.valid, sizes[:1])[0]  # h's
     loop_inputs = (saved.p, saved.q, saved.f, update, valid, reset, i.zoneout_h, i.zoneout_c)
     return sources, loop_inputs
 
