@@ -129,10 +129,18 @@ def torch_cases(params, both, xs, lengths) -> dict[str, Timed]:
 
 
 def time_cases(cases: dict[str, Timed], rounds: int) -> dict[str, float]:
-    """Median ms per call over interleaved rounds (each round calls every case)."""
+    """Median ms per call over interleaved rounds (each round calls every case).
+
+    Each round starts one case later than the one before: the call after PyTorch's runs on
+    memory that PyTorch returned to the system (measured 15% slower at C1), and this way
+    no case always follows the same one.
+    """
     samples: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(rounds):
-        for name, call in cases.items():
+    names = list(cases)
+    for turn in range(rounds):
+        shift = turn % len(names)
+        for name in names[shift:] + names[:shift]:
+            call = cases[name]
             start = time.perf_counter()
             call()
             samples[name].append(1e3 * (time.perf_counter() - start))

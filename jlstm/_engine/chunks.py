@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 
 # The LSTM kernel's tangent loop runs whole up to this many bytes of float32 gate tangents
-# per lane, and is cut into chunks of about this many rows (steps x batch) beyond it.
+# (of all its lanes together), and is cut into chunks of about this many rows (steps x
+# batch) beyond it.
 UNCUT_BYTES = 8 << 20
 CHUNK_ROWS = 512
 
@@ -25,14 +26,19 @@ CHUNK_ROWS = 512
 def tangent_chunk(time: Any, batch: Any, gates: int) -> Any:
     """Steps per chunk of the kernel's tangent loop over `time` steps (`time`: not cut).
 
+    `gates` is the gate width of all the loop's lanes together (8 * hidden_size for the two
+    directions of a layer).
+
     A short loop runs whole: its hoisted products are then largest, and fastest. A long one
     is cut so that the derivative keeps one chunk of gate tangents instead of all of them.
     The chunk size divides `time` (cutting off a remainder would copy every saved factor);
     a loop whose best divisor is below a quarter of `CHUNK_ROWS / batch` is not cut.
 
     Example:
-      >>> tangent_chunk(1000, 16, 256), tangent_chunk(100, 32, 512), tangent_chunk(997, 16, 256)
-      (25, 100, 997)
+      >>> tangent_chunk(1000, 16, 256), tangent_chunk(100, 32, 512), tangent_chunk(100, 32, 1024)
+      (25, 100, 10)
+      >>> tangent_chunk(997, 16, 256)  # no divisor of 997 near 32: not cut
+      997
     """
     if not isinstance(time, int) or not isinstance(batch, int):
         return time  # symbolic dims (`jax.export`)

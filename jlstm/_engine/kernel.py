@@ -255,7 +255,7 @@ def _tangent(
         return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
 
     carry = tuple((tangent.h0, tangent.c0) for tangent in tangents)
-    xs, gates = lanes[0].inputs.xs, max(lane.params.weight_hh.shape[0] for lane in lanes)
+    xs, gates = lanes[0].inputs.xs, sum(lane.params.weight_hh.shape[0] for lane in lanes)
     size = tangent_chunk(xs.shape[0], math.prod(xs.shape[1:-1]), gates)
     # A chunk's first step enters with the output of the step before it (h0 before step 0).
     rows = tuple((sources.ys, sources.valid) for sources, _ in per_step)
