@@ -14,11 +14,13 @@ r"""Noise inside the recurrence: variational dropout and zoneout.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from jlstm._engine.chunks import divisor_near
 from jlstm._types import LSTMState
 
 
@@ -59,6 +61,38 @@ def variational_mask(key: jax.Array, rate: float, shape: tuple[int, ...], dtype:
     return inverted(key, jnp.ones(shape, dtype), rate)
 
 
+# Per-step masks are drawn this many random words at a time (one word per unit and step).
+BLOCK_WORDS = 1 << 16
+
+
+def per_step_mask(key: jax.Array, rate: float, shape: tuple[int, ...]) -> jax.Array:
+    """A `(time, ...)` bool mask, True with probability `rate`, drawn a block of steps at a time.
+
+    Drawn whole, the random words of every step (and the generator's working copies of
+    them, four times the mask in 32-bit words) would be live at once; in blocks of
+    `BLOCK_WORDS` words, one block's are.
+
+    Example:
+      >>> import jax
+      >>> mask = per_step_mask(jax.random.key(0), 0.25, (1000, 16, 64))
+      >>> mask.shape, round(float(mask.mean()), 2)
+      ((1000, 16, 64), 0.25)
+    """
+    time, row = shape[0], math.prod(shape[1:])
+    if not isinstance(time, int) or not isinstance(row, int):  # symbolic dims: one block
+        return jax.random.bernoulli(key, rate, shape)
+    steps = max(1, BLOCK_WORDS // max(1, row))
+    if steps >= time:
+        return jax.random.bernoulli(key, rate, shape)
+    steps = divisor_near(time, steps) or steps  # blocks that fill the steps need no copy
+    count = -(-time // steps)
+    blocks = jax.lax.map(
+        lambda block_key: jax.random.bernoulli(block_key, rate, (steps, *shape[1:])),
+        jax.random.split(key, count),
+    )
+    return blocks.reshape((count * steps, *shape[1:]))[:time]
+
+
 def draw(
     key: jax.Array | None,
     rates: Rates,
@@ -80,7 +114,7 @@ def draw(
         return variational_mask(key, rate, (*batch_shape, size), dtype) if rate else None
 
     def per_step(key: jax.Array, rate: float, size: int) -> jax.Array | None:
-        return jax.random.bernoulli(key, rate, (time, *batch_shape, size)) if rate else None
+        return per_step_mask(key, rate, (time, *batch_shape, size)) if rate else None
 
     return Noise(
         input_mask=per_sequence(key_x, rates.input, input_size),

@@ -179,6 +179,20 @@ def test_input_dropout_keeps_each_feature_with_one_minus_the_rate_scaled_up():
 
 
 @pytest.mark.slow
+def test_zoneout_masks_of_a_long_sequence_are_independent_across_steps():
+    # 16 x 64 units over 1000 steps: the masks are drawn a block of steps at a time. A unit
+    # zoned out keeps its h exactly; else the new h differs (the inputs differ every step).
+    params = make(input_size=3, hidden_size=64)
+    xs = jnp.asarray(inputs((16, 1000, 3)))
+    _, ys = jit_lstm(params, xs, key=KEY, zoneout_h=0.3)
+    keep = np.asarray(ys[:, 1:] == ys[:, :-1])
+    assert abs(keep.mean() - 0.3) < 0.005
+    for lag in range(1, 120):  # independent steps agree with probability 0.3^2 + 0.7^2
+        agree = np.mean(keep[:, lag:] == keep[:, :-lag])
+        assert abs(agree - 0.58) < 0.01, (lag, agree)
+
+
+@pytest.mark.slow
 def test_zoneout_preserves_the_expected_value():
     # One step from a non-zero state: the mean over many draws is the evaluation value.
     params = make(input_size=3, hidden_size=4)

@@ -44,9 +44,18 @@ def tangent_chunk(time: Any, batch: Any, gates: int) -> Any:
         return time  # symbolic dims (`jax.export`)
     if time * batch * gates * 4 <= UNCUT_BYTES:
         return time
-    size = max(1, CHUNK_ROWS // max(1, batch))
+    return divisor_near(time, max(1, CHUNK_ROWS // max(1, batch))) or time
+
+
+def divisor_near(time: int, size: int) -> int | None:
+    """The largest divisor of `time` up to `size`; None if it is below a quarter of `size`.
+
+    Example:
+      >>> divisor_near(1000, 32), divisor_near(997, 32), divisor_near(10, 32)
+      (25, None, 10)
+    """
     best = max(d for d in range(1, min(size, time) + 1) if time % d == 0)
-    return best if 4 * best >= size else time
+    return best if 4 * best >= min(size, time) else None
 
 
 Run = Callable[[Any, Any, Any], tuple[Any, Any]]  # (carry, rows, row before) -> (carry, rows)
