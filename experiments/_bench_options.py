@@ -5,7 +5,9 @@ with the options users train with, as a ratio to jlstm's plain layer of the same
 against the peers that have the feature: Flax `nn.RNN(OptimizedLSTMCell)` with
 `seq_lengths`, Flax `nn.Bidirectional` with `seq_lengths`, Keras 3 `LSTM` (JAX backend)
 with a mask, PyTorch `nn.LSTM` on packed sequences. Interleaved rounds, medians; float32
-unless the row says bf16.
+unless the row says bf16. The loss is `sum(ys)`, or with `loss="mse"` the mean squared error
+against fixed random targets: a loss that reads the outputs, whose cotangent is an array
+rather than the constant of a sum.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import jlstm
 Timed = Callable[[], object]
 
 
-def jlstm_cases(b: int, t: int, i: int, h: int) -> dict[str, Timed]:
+def jlstm_cases(b: int, t: int, i: int, h: int, loss: str = "sum") -> dict[str, Timed]:
     """One compiled fwd+bwd program per jlstm configuration, each ready to call."""
     keys = jax.random.split(jax.random.key(0), 6)
     params = jlstm.init_lstm(keys[0], i, h)
@@ -45,27 +47,35 @@ def jlstm_cases(b: int, t: int, i: int, h: int) -> dict[str, Timed]:
         "dtype=bfloat16": lambda p, x: jlstm.lstm(p, x, dtype=jnp.bfloat16),
         "remat=True": lambda p, x: jlstm.lstm(p, x, remat=True),
     }
-    cases = {name: _program(run, params, xs) for name, run in runs.items()}
+    cases = {name: _program(run, params, xs, loss) for name, run in runs.items()}
     cases["bidirectional + lengths"] = _program(
-        lambda p, x: jlstm.bidirectional(p, x, lengths=lengths), both, xs
+        lambda p, x: jlstm.bidirectional(p, x, lengths=lengths), both, xs, loss
     )
     cases["2-layer stack, dropout=0.2"] = _program(
-        lambda p, x: jlstm.stack(p, x, dropout=0.2, key=key), layers, xs
+        lambda p, x: jlstm.stack(p, x, dropout=0.2, key=key), layers, xs, loss
     )
-    peers = flax_cases(params, both, xs, lengths) | keras_cases(params, xs, mask)
-    return cases | peers | torch_cases(params, both, xs, lengths)
+    peers = flax_cases(params, both, xs, lengths, loss) | keras_cases(params, xs, mask, loss)
+    return cases | peers | torch_cases(params, both, xs, lengths, loss)
 
 
-def _program(run: Callable, params: object, xs: jax.Array) -> Timed:
+def targets(shape: tuple[int, ...]) -> jax.Array:
+    """The fixed targets of the `mse` loss."""
+    return jax.random.normal(jax.random.key(1), shape)
+
+
+def _program(run: Callable, params: object, xs: jax.Array, kind: str) -> Timed:
+    target = targets(jax.eval_shape(run, params, xs)[1].shape) if kind == "mse" else None
+
     def loss(p, x):
-        return jnp.sum(run(p, x)[1].astype(jnp.float32))
+        ys = run(p, x)[1].astype(jnp.float32)
+        return jnp.sum(ys) if target is None else jnp.mean((ys - target) ** 2)
 
     fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
     jax.block_until_ready(fn(params, xs))
     return lambda: jax.block_until_ready(fn(params, xs))
 
 
-def flax_cases(params, both, xs, lengths) -> dict[str, Timed]:
+def flax_cases(params, both, xs, lengths, loss) -> dict[str, Timed]:
     """Flax linen `nn.RNN(OptimizedLSTMCell)` with `seq_lengths`, one and two directions."""
     from flax import linen as nn
 
@@ -79,11 +89,13 @@ def flax_cases(params, both, xs, lengths) -> dict[str, Timed]:
         def run(v, x, module=module):
             return None, module.apply(v, x, seq_lengths=lengths)
 
-        cases[name] = _program(run, variables, xs)
+        cases[name] = _program(run, variables, xs, loss)
     return cases
 
 
-def keras_cases(params: jlstm.LSTMParams, xs: jax.Array, mask: jax.Array) -> dict[str, Timed]:
+def keras_cases(
+    params: jlstm.LSTMParams, xs: jax.Array, mask: jax.Array, loss: str
+) -> dict[str, Timed]:
     """Keras 3 `LSTM(return_sequences=True)` on the JAX backend, called with `mask=`."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
@@ -101,10 +113,11 @@ def keras_cases(params: jlstm.LSTMParams, xs: jax.Array, mask: jax.Array) -> dic
         return None, layer.stateless_call(weights, fixed, x, mask=mask)[0]
 
     with jax.numpy_rank_promotion("allow"):  # Keras' code broadcasts ranks implicitly
-        return {"keras mask": _program(run, [v.value for v in layer.trainable_variables], xs)}
+        weights = [v.value for v in layer.trainable_variables]
+        return {"keras mask": _program(run, weights, xs, loss)}
 
 
-def torch_cases(params, both, xs, lengths) -> dict[str, Timed]:
+def torch_cases(params, both, xs, lengths, loss) -> dict[str, Timed]:
     """PyTorch `nn.LSTM` on packed sequences (`pack_padded_sequence`), 2 threads."""
     import torch
 
@@ -116,12 +129,16 @@ def torch_cases(params, both, xs, lengths) -> dict[str, Timed]:
     cases = {}
     for name, bidirectional in (("torch packed", False), ("torch packed bidirectional", True)):
         model = torch.nn.LSTM(i, h, batch_first=True, bidirectional=bidirectional)
+        target = torch.from_numpy(np.asarray(targets((x.shape[0], t, h * (1 + bidirectional)))))
 
-        def step(model=model):
+        def step(model=model, target=target):
             packed = torch.nn.utils.rnn.pack_padded_sequence(x, n, True, enforce_sorted=False)
             ys, _ = model(packed)
             ys, _ = torch.nn.utils.rnn.pad_packed_sequence(ys, batch_first=True, total_length=t)
-            ys.sum().backward()
+            if loss == "mse":
+                ((ys - target) ** 2).mean().backward()
+            else:
+                ys.sum().backward()
 
         step()
         cases[name] = step
@@ -162,12 +179,15 @@ PEERS = {
 PEER_PREFIXES = ("flax", "keras", "torch")
 
 
-def options_table(config: str, sizes: tuple[int, int, int, int], rounds: int) -> str:
+def options_table(
+    config: str, sizes: tuple[int, int, int, int], rounds: int, loss: str = "sum"
+) -> str:
     """The Markdown table for one config: ms, ratio to the plain layer, ratio to peers."""
-    ms = time_cases(jlstm_cases(*sizes), rounds)
+    ms = time_cases(jlstm_cases(*sizes, loss), rounds)
     columns = " | ".join(f"vs {peer}" for peer in PEERS)
     lines = [
-        f"Options, fwd+bwd, {config} (B, T, I, H = {sizes})",
+        f"Options, fwd+bwd of {'sum(ys)' if loss == 'sum' else 'an MSE'}, {config}"
+        f" (B, T, I, H = {sizes})",
         f"| configuration | ms | vs plain | {columns} |",
         "|---" * (3 + len(PEERS)) + "|",
     ]

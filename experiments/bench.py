@@ -10,6 +10,7 @@ Usage:
   python experiments/bench.py --peers jlstm,torch --repeats 20 --json bench.json
   python experiments/bench.py --quick            # a smoke run on two tiny configs
   python experiments/bench.py --options          # the options users train with, C1 and C3
+  python experiments/bench.py --options --loss mse  # the same, with a loss that reads ys
 
 Columns (one row per config and peer):
   forward ms       median time of one forward call (outputs of all steps).
@@ -298,6 +299,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="instead: the realistic-options table (lengths, mask, dropout, bf16, ...) on C1, C3",
     )
+    parser.add_argument(
+        "--loss",
+        choices=("sum", "mse"),
+        default="sum",
+        help="the options table's loss: sum(ys), or the mean squared error against targets",
+    )
     args = parser.parse_args(argv)
     default = ["C1", "C3"] if args.options else QUICK_CONFIGS if args.quick else CONFIGS
     configs = args.configs.split(",") if args.configs else default
@@ -320,7 +327,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(describe(info), flush=True)
     if args.options:
         for name, sizes in args.configs:
-            print(options_table(name, sizes, args.repeats or (3 if args.quick else 15)))
+            rounds = args.repeats or (3 if args.quick else 15)
+            print(options_table(name, sizes, rounds, args.loss))
         return []
     # The timed batches set PyTorch's thread count; it is restored at the end.
     torch = None

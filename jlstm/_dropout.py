@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jlstm._engine.chunks import divisor_near
+from jlstm._blocks import divisor_near
 from jlstm._types import LSTMState
 
 

@@ -161,7 +161,7 @@ def test_both_directions_advance_in_one_loop():
     assert len(loop_bodies(jax.make_jaxpr(unidirectional)(xs))) == 2
 
 
-def test_one_loop_is_two_lstm_calls_bit_for_bit():
+def test_one_loop_is_two_lstm_calls():
     params = Bidirectional(random_layer(0, 3, 4, 2), random_layer(1, 3, 5))
     xs, lengths = jnp.asarray(inputs((3, 6, 3))), np.array([6, 2, 0])
 
@@ -181,4 +181,10 @@ def test_one_loop_is_two_lstm_calls_bit_for_bit():
     jax.tree.map(
         np.testing.assert_array_equal, jax.jit(together)(params, xs), jax.jit(apart)(params, xs)
     )
-    jax.tree.map(np.testing.assert_array_equal, grad(together, params, xs), grad(apart, params, xs))
+    # The backward direction runs flipped in the shared loop, and `lstm(reverse=True)` runs
+    # its loop backwards: the weight gradients sum the same terms in another order.
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+        grad(together, params, xs),
+        grad(apart, params, xs),
+    )

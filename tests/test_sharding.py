@@ -26,10 +26,13 @@ def results():
 
 
 CASES = [
-    *(f"shard_map lstm {name}" for name in ("lengths", "bf16")),
+    *(f"shard_map lstm {name}" for name in ("lengths", "bf16", "reverse")),
     *(f"shard_map bidirectional {name}" for name in ("lengths", "remat")),
     "shard_map stack mask",
-    *(f"Explicit mesh lstm {name}" for name in ("plain", "lengths", "remat", "replicated state")),
+    *(
+        f"Explicit mesh lstm {name}"
+        for name in ("plain", "lengths", "remat", "reverse remat", "replicated state")
+    ),
     "Auto mesh lstm lengths",
     "export lstm plain",
     "export lstm mask",

@@ -23,13 +23,13 @@ from jlstm._validation import runtime
 
 
 class Call(NamedTuple):
-    """Everything one layer's loop reads, time-major and in processing order."""
+    """Everything one layer's loop reads, time-major and in time order."""
 
     params: LSTMParams
     state: LSTMState  # the initial state, (*batch, size)
     xs: jax.Array  # (time, *batch, input_size): saturated, input dropout applied
     flags: steps.StepFlags
-    noise: dropout.Noise  # masks; zoneout masks in processing order, no input mask
+    noise: dropout.Noise  # masks (the input mask already applied to xs: None)
     rates: dropout.Rates
     dtype: Any  # compute dtype or None
     unroll: int | bool
@@ -162,7 +162,7 @@ def prepare(
     rates = _rates(input_dropout, recurrent_dropout, zoneout_h, zoneout_c)
     check.noise_key("lstm", key, deterministic, dict(zip(NOISE_ARGS, rates, strict=True)))
     if checks:  # the steps that are read, in the layout of xs
-        read = steps.flip(flags.update, reverse)
+        read = flags.update
         runtime.finite_steps(
             "lstm", "xs", xs, None if read is None else _in_layout(read, time_major)
         )
@@ -175,8 +175,7 @@ def prepare(
     xs = _saturate_infinities(xs, params, dtype)
     if noise.input_mask is not None:  # one mask for the whole sequence
         xs = xs * noise.input_mask[None].astype(xs.dtype)
-    xs, zone_h, zone_c = steps.flip((xs, noise.zoneout_h, noise.zoneout_c), reverse)
-    noise = noise._replace(input_mask=None, zoneout_h=zone_h, zoneout_c=zone_c)
+    noise = noise._replace(input_mask=None)
     return Call(
         params,
         state,
@@ -202,7 +201,8 @@ def _config(call: Call) -> kernel.Config:
     return kernel.Config(call.dtype, call.rates.zoneout_h, call.rates.zoneout_c, call.unroll)
 
 
-def _lane(call: Call) -> kernel.Lane:
+def _lane(call: Call, flipped: bool) -> kernel.Lane:
+    # `flipped`: the per-step inputs in processing order, for a loop run forwards.
     flags, noise, state = call.flags, call.noise, call.state
     inputs = kernel.Inputs(
         call.xs,
@@ -214,36 +214,49 @@ def _lane(call: Call) -> kernel.Lane:
         noise.zoneout_c,
         None if flags.reset is None else (state.h, state.c),
     )
+    if flipped:
+        inputs = inputs._replace(**steps.flip(_per_step(inputs), True))
     return kernel.Lane(call.params, state.h, state.c, inputs)
 
 
+def _per_step(inputs: kernel.Inputs) -> dict[str, Any]:
+    return {name: getattr(inputs, name) for name in kernel.PER_STEP}
+
+
 def _run_kernel(calls: tuple[Call, ...]) -> list[tuple[LSTMState, jax.Array]]:
-    # Calls with one kernel configuration, as the lanes of one loop.
+    # Calls with one kernel configuration, as the lanes of one loop. The loop runs in their
+    # direction when they share one; else forwards, the reversed lanes' inputs flipped.
+    reverse = {call.reverse for call in calls} == {True}
+    flipped = [call.reverse and not reverse for call in calls]
+    config = _config(calls[0])._replace(reverse=reverse)
     run_kernel = checkpointed_kernel if calls[0].remat else kernel.lstm_kernel
-    out = run_kernel(_config(calls[0]), tuple(_lane(call) for call in calls))
-    return [(LSTMState(h, c), ys) for h, c, ys in out]
+    out = run_kernel(config, tuple(map(_lane, calls, flipped)))
+    return [
+        (LSTMState(h, c), steps.flip(ys, f)) for (h, c, ys), f in zip(out, flipped, strict=True)
+    ]
 
 
 def run(call: Call) -> tuple[LSTMState, Any]:
-    """Run the loop of a prepared call; outputs time-major, in processing order."""
+    """Run the loop of a prepared call; outputs time-major, in time order."""
     if call.on_kernel():
         return _run_kernel((call,))[0]
     cell = general.noisy_cell(
         call.params, call.dtype, call.rates, call.noise.recurrent_mask, call.return_gates
     )
-    per_step = (call.xs, call.noise.zoneout_h, call.noise.zoneout_c)
+    per_step = steps.flip((call.xs, call.noise.zoneout_h, call.noise.zoneout_c), call.reverse)
     first = general.initial_output(call.state, call.return_gates)
-    return run_cell(
+    final, ys = run_cell(
         cell,
         None,
         per_step,
         call.state,
-        call.flags,
+        steps.in_processing_order(call.flags, call.reverse),
         first,
         unroll=call.unroll,
         remat=call.remat,
         read_out=general.read_out,
     )
+    return final, steps.flip(ys, call.reverse)
 
 
 def run_together(calls: tuple[Call, ...]) -> list[tuple[LSTMState, Any]]:
@@ -260,11 +273,9 @@ def run_together(calls: tuple[Call, ...]) -> list[tuple[LSTMState, Any]]:
 
 def finish(call: Call, state: LSTMState, ys: Any) -> tuple[LSTMState, Any]:
     """The outputs in the caller's layout and compute dtype (gates of masked steps 0)."""
-    ys = to_layout(steps.flip(ys, call.reverse), call.batch_rank, call.time_major)
+    ys = to_layout(ys, call.batch_rank, call.time_major)
     if call.return_gates and call.flags.masked:
-        read = to_layout(
-            steps.flip(call.flags.update, call.reverse), call.batch_rank, call.time_major
-        )
+        read = to_layout(call.flags.update, call.batch_rank, call.time_major)
         ys = ys._replace(**steps.zero_where_not(read, {k: getattr(ys, k) for k in "ifgo"}))
     if call.dtype is None:
         return state, ys

@@ -16,6 +16,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jlstm._blocks import divisor_near
+
 # The LSTM kernel's tangent loop runs whole up to this many bytes of float32 gate tangents
 # (of all its lanes together), and is cut into chunks of about this many rows (steps x
 # batch) beyond it.
@@ -47,27 +49,23 @@ def tangent_chunk(time: Any, batch: Any, gates: int) -> Any:
     return divisor_near(time, max(1, CHUNK_ROWS // max(1, batch))) or time
 
 
-def divisor_near(time: int, size: int) -> int | None:
-    """The largest divisor of `time` up to `size`; None if it is below a quarter of `size`.
-
-    Example:
-      >>> divisor_near(1000, 32), divisor_near(997, 32), divisor_near(10, 32)
-      (25, None, 10)
-    """
-    best = max(d for d in range(1, min(size, time) + 1) if time % d == 0)
-    return best if 4 * best >= min(size, time) else None
-
-
 Run = Callable[[Any, Any, Any], tuple[Any, Any]]  # (carry, rows, row before) -> (carry, rows)
 
 
 def in_chunks(
-    run: Run, carry: Any, per_step: Any, size: int, before: tuple[Any, Any] | None = None
+    run: Run,
+    carry: Any,
+    per_step: Any,
+    size: int,
+    before: tuple[Any, Any] | None = None,
+    reverse: bool = False,
 ) -> tuple[Any, Any]:
-    """`run(carry, per_step, first)`, run on `size` leading rows of every leaf at a time.
+    """`run(carry, per_step, first)`, run on `size` rows of every leaf at a time.
 
-    With `before = (rows, first)`, each call also gets the row of `rows` (a tree like
-    `per_step`) just before its chunk, and `first` before the first chunk; without it, None.
+    With `reverse`, the chunks run from the last rows to the first (and `run` must step
+    through its rows backwards). With `before = (rows, first)`, each call also gets the
+    row of `rows` (a tree like `per_step`) that the run reads just before its chunk (the
+    one after it when `reverse`), and `first` before the first chunk; without it, None.
     A symbolic number of rows (`jax.export`) cannot be cut: it is one call of `run`.
 
     Example:
@@ -81,6 +79,10 @@ def in_chunks(
       >>> xs = jnp.arange(1.0, 6.0)
       >>> in_chunks(previous, None, xs, size=2, before=(xs, jnp.array(0.0)))[1].tolist()
       [0.0, 1.0, 2.0, 3.0, 4.0]
+      >>> def following(carry, xs, before):
+      ...     return carry, jnp.concatenate([xs[1:], before[None]])
+      >>> in_chunks(following, None, xs, 2, (xs, jnp.array(0.0)), reverse=True)[1].tolist()
+      [2.0, 3.0, 4.0, 5.0, 0.0]
     """
     rows, first = (None, None) if before is None else before
     time = jax.tree.leaves(per_step)[0].shape[0]
@@ -88,20 +90,26 @@ def in_chunks(
         return run(carry, per_step, first)
     count = time // size
     head = count * size
+    start = time - head if reverse else 0  # the rows before `start` run last when reverse
 
     def cut(a: jax.Array) -> jax.Array:
-        return a[:head].reshape((count, size, *a.shape[1:]))
+        return a[start : start + head].reshape((count, size, *a.shape[1:]))
 
     def chunk(carry: Any, chunk_and_before: tuple) -> tuple[Any, Any]:
         return run(carry, *chunk_and_before)
 
-    firsts = jax.tree.map(
-        lambda a, f: jnp.concatenate([f[None], a[size - 1 : head - 1 : size]]), rows, first
-    )
-    carry, out = jax.lax.scan(chunk, carry, (jax.tree.map(cut, per_step), firsts))
+    def firsts(a: jax.Array, f: jax.Array) -> jax.Array:
+        if reverse:
+            return jnp.concatenate([a[start + size :: size], f[None]])
+        return jnp.concatenate([f[None], a[size - 1 : head - 1 : size]])
+
+    per_chunk = (jax.tree.map(cut, per_step), jax.tree.map(firsts, rows, first))
+    carry, out = jax.lax.scan(chunk, carry, per_chunk, reverse=reverse)
     out = jax.tree.map(lambda a: a.reshape((head, *a.shape[2:])), out)
     if head == time:
         return carry, out
-    last = jax.tree.map(lambda a: a[head - 1], rows)
-    carry, tail = run(carry, jax.tree.map(lambda a: a[head:], per_step), last)
-    return carry, jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, tail)
+    rest = slice(0, start) if reverse else slice(head, time)
+    last = jax.tree.map(lambda a: a[start if reverse else head - 1], rows)
+    carry, tail = run(carry, jax.tree.map(lambda a: a[rest], per_step), last)
+    pieces = (tail, out) if reverse else (out, tail)
+    return carry, jax.tree.map(lambda a, b: jnp.concatenate([a, b]), *pieces)

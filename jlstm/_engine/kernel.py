@@ -23,9 +23,10 @@ the weight and input gradients are the transposes of the hoisted products, one G
 per chunk of steps (a long loop is cut into chunks to bound the derivative's memory).
 Forward mode (`jax.jvp`, `jax.jacfwd`, `jax.hessian`) uses the rule as it is.
 
-Arrays are time-major, in processing order (see `jlstm._engine.steps`), any batch dims.
-The kernel runs a tuple of *lanes*, independent LSTMs over the same number of steps: one
-lane for a layer, two for a bidirectional one (the backward lane reads its inputs
+Arrays are time-major and in time order, with any batch dims; `Config.reverse` runs the
+loops from the last step to the first (see `jlstm._engine.steps`). The kernel runs a tuple
+of *lanes*, independent LSTMs over the same number of steps in the same direction: one
+lane for a layer, two for a bidirectional one (whose backward lane reads its inputs
 flipped). The lanes advance in the same step of the forward loop and of the tangent loop,
 so also of the backward loop that JAX transposes from it.
 """
@@ -57,6 +58,11 @@ class Config(NamedTuple):
     zoneout_h: float  # rates, for the expectation when no zoneout masks are given
     zoneout_c: float
     unroll: int | bool
+    reverse: bool = False  # run from the last step to the first
+
+
+# The fields of `Inputs` read once per step; the others hold for the whole sequence.
+PER_STEP = ("xs", "update", "valid", "reset", "zoneout_h", "zoneout_c")
 
 
 class Inputs(NamedTuple):
@@ -119,15 +125,8 @@ def _forward_step(
     y = steps.zero_where_not(valid, h_new)
     if not keep:
         return (h_new, c_new), y
-    p = jnp.concatenate(
-        [
-            a.g * a.i * (1 - a.i),
-            c * a.f * (1 - a.f),
-            a.i * (1 - a.g * a.g),
-            a.tanh_c * a.o * (1 - a.o),
-        ],
-        -1,
-    )
+    p_i, p_f, p_g = a.g * a.i * (1 - a.i), c * a.f * (1 - a.f), a.i * (1 - a.g * a.g)
+    p = jnp.concatenate([p_i, p_f, p_g, a.tanh_c * a.o * (1 - a.o)], -1)
     q = a.o * (1 - a.tanh_c * a.tanh_c)
     r = None if weights.weight_hr_t is None else a.o * a.tanh_c
     return (h_new, c_new), (y, Saved(p, q, a.f, r))
@@ -153,7 +152,7 @@ def _forward(config: Config, lanes: tuple[Lane, ...], keep: bool) -> tuple[tuple
     body = _in_lockstep(step, tuple(zip(weights, inputs, strict=True)))
     per_step = tuple((i.xs, i.update, i.valid, i.reset, i.zoneout_h, i.zoneout_c) for i in inputs)
     carry = tuple((lane.h0, lane.c0) for lane in lanes)
-    return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
+    return jax.lax.scan(body, carry, per_step, unroll=config.unroll, reverse=config.reverse)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
@@ -163,26 +162,27 @@ def lstm_kernel(config: Config, lanes: tuple[Lane, ...]) -> tuple[tuple, ...]:
     return tuple((h, c, y) for (h, c), y in zip(finals, ys, strict=True))
 
 
-def _entering_h(lane: Lane, sources: Sources, before: tuple) -> jax.Array:
-    # The h that enters W_hh at each step of `sources`: the output of the step before
-    # (`before` holds the one before the first step), or h0 after padding (padding carries
-    # h0 but outputs 0); the reset state after a reset; times the recurrent dropout mask.
+def _entering_h(lane: Lane, sources: Sources, before: tuple, reverse: bool) -> jax.Array:
+    # The h that enters W_hh at each step of `sources`: the output of the step run before
+    # (`before` holds the one before the first step run), or h0 after padding (padding
+    # carries h0 but outputs 0); the reset state after a reset; times the dropout mask.
     inputs, h0 = lane.inputs, lane.h0
 
     def carried(ys: jax.Array, valid: jax.Array | None) -> jax.Array:
         return ys if valid is None else steps.select(valid, ys, h0)
 
-    h = jnp.concatenate([carried(*before)[None], carried(sources.ys, sources.valid)[:-1]])
+    row, ys = carried(*before)[None], carried(sources.ys, sources.valid)
+    h = jnp.concatenate([ys[1:], row] if reverse else [row, ys[:-1]])
     if sources.reset is not None:
         h = steps.select(sources.reset, inputs.reset_state[0][None], h)
     return h if inputs.recurrent_mask is None else h * inputs.recurrent_mask[None]
 
 
-def _external(lane: Lane, tangent: Lane, sources: Sources, before: tuple, dtype: Any) -> tuple:
+def _external(lane: Lane, tangent: Lane, sources: Sources, before: tuple, config: Config) -> tuple:
     # The tangent terms that do not go through the recurrence, for the steps of `sources`:
     # a few GEMMs per chunk of steps, transposed by JAX into the input and weight gradients.
-    params, d_params = lane.params, tangent.params
-    h_in = _entering_h(lane, sources, before)
+    params, d_params, dtype = lane.params, tangent.params, config.dtype
+    h_in = _entering_h(lane, sources, before, config.reverse)
     state_dtype = h_in.dtype
     weight_ih = params.weight_ih if dtype is None else params.weight_ih.astype(dtype)
     xs, dxs = steps.zero_where_not(sources.update, (sources.xs, sources.dxs))
@@ -238,7 +238,7 @@ def _tangent(
     GEMMs read, stay one chunk long; reverse mode recomputes a chunk's `[x_t, h_t]`.
     """
     weights = tuple(stored_recurrent(lane.params, config.dtype) for lane in lanes)
-    external = jax.checkpoint(functools.partial(_external, dtype=config.dtype))
+    external = jax.checkpoint(functools.partial(_external, config=config))
 
     def step(lane: tuple, carry: Pair, per_step: tuple) -> tuple[Pair, jax.Array]:
         return _tangent_step(config, *lane, carry, per_step)
@@ -252,15 +252,15 @@ def _tangent(
                 lanes, tangents, chunk, before, strict=True
             )
         )
-        return jax.lax.scan(body, carry, per_step, unroll=config.unroll)
+        return jax.lax.scan(body, carry, per_step, unroll=config.unroll, reverse=config.reverse)
 
     carry = tuple((tangent.h0, tangent.c0) for tangent in tangents)
     xs, gates = lanes[0].inputs.xs, sum(lane.params.weight_hh.shape[0] for lane in lanes)
     size = tangent_chunk(xs.shape[0], math.prod(xs.shape[1:-1]), gates)
-    # A chunk's first step enters with the output of the step before it (h0 before step 0).
+    # A chunk's first step enters with the output of the step run before it (h0 at first).
     rows = tuple((sources.ys, sources.valid) for sources, _ in per_step)
     first = tuple((lane.h0, _first_valid(lane.inputs.valid)) for lane in lanes)
-    return in_chunks(run, carry, per_step, size, before=(rows, first))
+    return in_chunks(run, carry, per_step, size, (rows, first), config.reverse)
 
 
 def _first_valid(valid: jax.Array | None) -> jax.Array | None:

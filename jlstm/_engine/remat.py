@@ -17,10 +17,7 @@ from typing import Any
 import jax
 
 from jlstm._engine.chunks import in_chunks
-from jlstm._engine.kernel import Config, Inputs, Lane, lstm_kernel
-
-# The fields of `Inputs` read once per step; the others hold for the whole sequence.
-PER_STEP = ("xs", "update", "valid", "reset", "zoneout_h", "zoneout_c")
+from jlstm._engine.kernel import PER_STEP, Config, Inputs, Lane, lstm_kernel
 
 
 def chunk_size(time: int) -> int:
@@ -51,5 +48,6 @@ def checkpointed_kernel(config: Config, lanes: tuple[Lane, ...]) -> tuple[tuple,
 
     carry = tuple((lane.h0, lane.c0) for lane in lanes)
     per_step = tuple(_steps(lane.inputs) for lane in lanes)
-    carry, ys = in_chunks(chunk, carry, per_step, chunk_size(lanes[0].inputs.xs.shape[0]))
+    size = chunk_size(lanes[0].inputs.xs.shape[0])
+    carry, ys = in_chunks(chunk, carry, per_step, size, reverse=config.reverse)
     return tuple((h, c, y) for (h, c), y in zip(carry, ys, strict=True))

@@ -139,7 +139,7 @@ def scan(
         params,
         steps.flip(xs, reverse),
         state,
-        flags,
+        steps.in_processing_order(flags, reverse),
         initial_output,
         unroll=unroll,
         remat=remat,

@@ -1,10 +1,11 @@
 """The sequence rules, written once: which steps are read, padding, resets, reversal.
 
-Every runner (`jlstm.scan` for any cell, the LSTM kernel) works on time-major arrays in
-*processing order*: with `reverse=True` the time axis is flipped before the loop and the
-outputs are flipped back after it, so a loop always runs from its first row to its last.
-Padding then comes first in a reversed run; its steps are not read, so each sequence is
-run from its own last valid step and its state enters that step unchanged.
+Inputs, flags and outputs are time-major and in time order. A reversed run processes the
+steps from the last to the first: the LSTM kernel runs its loops with
+`lax.scan(reverse=True)`; `jlstm.scan` and the generic runner flip the time axis into
+*processing order* before their loop (`flip`, `in_processing_order`) and back after it.
+Padding comes first in a reversed run; its steps are not read, so each sequence is run
+from its own last valid step and its state enters that step unchanged.
 
 Per step and sequence the loop applies, in this order:
 
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 
 
 class StepFlags(NamedTuple):
-    """Per-step booleans of shape `(time, *batch)` in processing order; None: all True."""
+    """Per-step booleans of shape `(time, *batch)` in time order; None: all True."""
 
     update: jax.Array | None  # the step is read: valid and not masked
     valid: jax.Array | None  # the step is not padding (only with `lengths`)
@@ -35,6 +36,12 @@ class StepFlags(NamedTuple):
 def flip(tree: Any, reverse: bool) -> Any:
     """Flip the leading (time) axis of every leaf when `reverse`; None leaves stay None."""
     return jax.tree.map(lambda a: jnp.flip(a, 0), tree) if reverse else tree
+
+
+def in_processing_order(flags: StepFlags, reverse: bool) -> StepFlags:
+    """The flags with their time axis flipped when `reverse` (see `flip`)."""
+    per_step = {"update": flags.update, "valid": flags.valid, "reset": flags.reset}
+    return flags._replace(**flip(per_step, reverse))
 
 
 def _valid_steps(lengths: jax.Array, time: int) -> jax.Array:
@@ -65,16 +72,17 @@ def step_flags(
 ) -> StepFlags:
     """The flags of a run from checked `lengths` `(*batch,)` and time-major `mask`, `resets`.
 
+    `reset` marks the steps before which a run in its direction restores the initial state.
+
     Example:
       >>> import jax.numpy as jnp
-      >>> flags = step_flags(3, jnp.array([2]), None, None, reverse=True)
-      >>> flags.update[:, 0].tolist()  # the padded step comes first, and is not read
-      [False, True, True]
+      >>> flags = step_flags(3, jnp.array([2]), None, jnp.array([[0], [1], [0]]) > 0, True)
+      >>> flags.update[:, 0].tolist(), flags.reset[:, 0].tolist()  # reset after step 1
+      ([True, True, False], [True, False, False])
     """
     valid = None if lengths is None else _valid_steps(lengths, time)
     reset = None if resets is None else _segment_starts(resets, valid, reverse)
-    update, valid, reset = flip((_both(valid, mask), valid, reset), reverse)
-    return StepFlags(update, valid, reset, mask is not None)
+    return StepFlags(_both(valid, mask), valid, reset, mask is not None)
 
 
 def select(condition: jax.Array | None, new: Any, old: Any) -> Any:

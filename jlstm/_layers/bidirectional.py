@@ -60,9 +60,10 @@ def bidirectional(
     padding is skipped, never read), and outputs at padded steps are exactly 0 in both
     directions, as with `torch.nn.utils.rnn.pack_padded_sequence` or a Keras mask.
 
-    Both directions advance in the same loop, in the forward and in the backward pass
-    (each direction is exactly what `jlstm.lstm` computes, with `reverse=True` for the
-    backward one).
+    Both directions advance in the same loop, in the forward and in the backward pass.
+    Each direction's outputs are bit for bit what `jlstm.lstm` computes (with
+    `reverse=True` for the backward one); its gradients equal those of `jlstm.lstm` to
+    float rounding, the weight gradients summed over the steps in another order.
 
     Args:
       params: a `Bidirectional(forward, backward)` of `LSTMParams` with one `input_size`.

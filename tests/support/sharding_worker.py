@@ -37,6 +37,8 @@ def cases():
         "mask": {"mask": mask},
         "bf16": {"dtype": jnp.bfloat16},
         "remat": {"lengths": lengths, "remat": True},  # chunks of 3 steps
+        "reverse": {"lengths": lengths, "reverse": True},
+        "reverse remat": {"lengths": lengths, "reverse": True, "remat": True},
     }
 
     def loss(layer, x, s, n, m, name):
@@ -51,7 +53,7 @@ def cases():
 
     mesh = jax.make_mesh((4,), ("b",), axis_types=(AxisType.Auto,))
     out = {}
-    shard_map_cases = [("lstm", name) for name in ("lengths", "bf16")]
+    shard_map_cases = [("lstm", name) for name in ("lengths", "bf16", "reverse")]
     shard_map_cases += [("bidirectional", "lengths"), ("bidirectional", "remat"), ("stack", "mask")]
     for layer, name in shard_map_cases:
         with_state = layer == "lstm"
@@ -69,7 +71,7 @@ def cases():
         out[f"shard_map {layer} {name}"] = (sharded(xs, s, lengths, mask), reference, name)
     # An Explicit mesh with and without lengths and with a replicated state; an Auto one once.
     for axis_type, names in (
-        (AxisType.Explicit, ("plain", "lengths", "remat")),
+        (AxisType.Explicit, ("plain", "lengths", "remat", "reverse remat")),
         (AxisType.Auto, ("lengths",)),
     ):
         m = jax.make_mesh((4,), ("b",), axis_types=(axis_type,))
