@@ -129,7 +129,7 @@ def torch_cases(params, both, xs, lengths, loss) -> dict[str, Timed]:
     cases = {}
     for name, bidirectional in (("torch packed", False), ("torch packed bidirectional", True)):
         model = torch.nn.LSTM(i, h, batch_first=True, bidirectional=bidirectional)
-        target = torch.from_numpy(np.asarray(targets((x.shape[0], t, h * (1 + bidirectional)))))
+        target = torch.from_numpy(np.array(targets((x.shape[0], t, h * (1 + bidirectional)))))
 
         def step(model=model, target=target):
             packed = torch.nn.utils.rnn.pack_padded_sequence(x, n, True, enforce_sorted=False)
