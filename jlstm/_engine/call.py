@@ -162,10 +162,8 @@ def prepare(
     rates = _rates(input_dropout, recurrent_dropout, zoneout_h, zoneout_c)
     check.noise_key("lstm", key, deterministic, dict(zip(NOISE_ARGS, rates, strict=True)))
     if checks:  # the steps that are read, in the layout of xs
-        read = flags.update
-        runtime.finite_steps(
-            "lstm", "xs", xs, None if read is None else _in_layout(read, time_major)
-        )
+        read = None if flags.update is None else _in_layout(flags.update, time_major)
+        runtime.finite_steps("lstm", "xs", xs, read)
     xs = xs if time_major else jnp.moveaxis(xs, -2, 0)
     if state is None:
         state = _zero_state(xs, hidden_size, out_size, params_dtype)
@@ -215,12 +213,8 @@ def _lane(call: Call, flipped: bool) -> kernel.Lane:
         None if flags.reset is None else (state.h, state.c),
     )
     if flipped:
-        inputs = inputs._replace(**steps.flip(_per_step(inputs), True))
+        inputs = inputs._replace(**steps.flip(inputs.per_step(), True))
     return kernel.Lane(call.params, state.h, state.c, inputs)
-
-
-def _per_step(inputs: kernel.Inputs) -> dict[str, Any]:
-    return {name: getattr(inputs, name) for name in kernel.PER_STEP}
 
 
 def _run_kernel(calls: tuple[Call, ...]) -> list[tuple[LSTMState, jax.Array]]:

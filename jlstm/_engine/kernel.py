@@ -61,10 +61,6 @@ class Config(NamedTuple):
     reverse: bool = False  # run from the last step to the first
 
 
-# The fields of `Inputs` read once per step; the others hold for the whole sequence.
-PER_STEP = ("xs", "update", "valid", "reset", "zoneout_h", "zoneout_c")
-
-
 class Inputs(NamedTuple):
     """What the loop reads besides the weights and the initial state; None: not used."""
 
@@ -76,6 +72,11 @@ class Inputs(NamedTuple):
     zoneout_h: jax.Array | None  # (time, *batch, out_size) bool: keep the previous h
     zoneout_c: jax.Array | None  # (time, *batch, hidden_size) bool: keep the previous c
     reset_state: Pair | None = None  # (h, c) that a reset restores; None without resets
+
+    def per_step(self) -> dict[str, Any]:
+        """The fields read once per step, in the order a loop step unpacks them."""
+        names = ("xs", "update", "valid", "reset", "zoneout_h", "zoneout_c")
+        return {name: getattr(self, name) for name in names}
 
 
 class Lane(NamedTuple):
@@ -150,7 +151,7 @@ def _forward(config: Config, lanes: tuple[Lane, ...], keep: bool) -> tuple[tuple
 
     inputs = tuple(lane.inputs for lane in lanes)
     body = _in_lockstep(step, tuple(zip(weights, inputs, strict=True)))
-    per_step = tuple((i.xs, i.update, i.valid, i.reset, i.zoneout_h, i.zoneout_c) for i in inputs)
+    per_step = tuple(tuple(i.per_step().values()) for i in inputs)
     carry = tuple((lane.h0, lane.c0) for lane in lanes)
     return jax.lax.scan(body, carry, per_step, unroll=config.unroll, reverse=config.reverse)
 

@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
 
 import jax
 
 from jlstm._engine.chunks import in_chunks
-from jlstm._engine.kernel import PER_STEP, Config, Inputs, Lane, lstm_kernel
+from jlstm._engine.kernel import Config, Lane, lstm_kernel
 
 
 def chunk_size(time: int) -> int:
     """Steps per checkpointed chunk: the square root, which balances the two memories."""
     return max(1, math.ceil(math.sqrt(time)))
-
-
-def _steps(inputs: Inputs) -> dict[str, Any]:
-    # The per-step fields of `inputs`.
-    return {name: getattr(inputs, name) for name in PER_STEP}
 
 
 def _started(lanes: tuple[Lane, ...], carry: tuple, per_step: tuple) -> tuple[Lane, ...]:
@@ -47,7 +41,7 @@ def checkpointed_kernel(config: Config, lanes: tuple[Lane, ...]) -> tuple[tuple,
         return tuple((h, c) for h, c, _ in out), tuple(ys for _, _, ys in out)
 
     carry = tuple((lane.h0, lane.c0) for lane in lanes)
-    per_step = tuple(_steps(lane.inputs) for lane in lanes)
+    per_step = tuple(lane.inputs.per_step() for lane in lanes)
     size = chunk_size(lanes[0].inputs.xs.shape[0])
     carry, ys = in_chunks(chunk, carry, per_step, size, reverse=config.reverse)
     return tuple((h, c, y) for (h, c), y in zip(carry, ys, strict=True))
